@@ -1,0 +1,239 @@
+"""Monte-Carlo solvers of the semi-discrete OT problem (Gu–Luo–Sun–Yau variational principle).
+
+Minimise the convex energy E(h) = ∫ u_h dμ − Σ_i h_i ν_i, u_h(x) = max_i ⟨x, y_i⟩ + h_i, whose
+gradient is ∇E_i = μ(W_i(h)) − ν_i (cell mass minus target weight) and whose Hessian is the
+weighted graph Laplacian of the power diagram, H_ij = −μ(F_ij)/|y_i − y_j| for adjacent cells
+(F_ij the shared facet), H_ii = −Σ_j H_ij.
+
+Both quantities are estimated from one pass of the top-2 kernel over a batch of source samples:
+
+* μ(W_i) ≈ (# samples whose best cell is i) / B;
+* H_ij ≈ (# samples whose two best cells are {i, j} with score gap s_1 − s_2 < ε) / (2 B ε),
+  since moving a distance t off the facet F_ij changes the gap by t |y_i − y_j| (strips on both sides).
+
+``newton`` (default): damped stochastic Newton, Δ = (H + R)⁻¹ ∇E by conjugate gradients (R a
+small diagonal guard for cells the batch barely saw), h ← h − α Δ. A step whose measured error
+grows is undone and α halved; when the error stops falling the batch doubles (the noise floor of
+the mass estimate is ≈ N/B in χ²). ``adam``: Adam on the heights with an exponential average of
+the iterates, checked on fresh samples — kept for comparison (see benchmarks/sdot.py).
+
+Every batch is drawn after h was fixed, so its mass error is an unbiased, independent measurement
+of the current iterate; the run stops when that χ² estimate is ≤ tol.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.linalg import cg, spsolve
+
+from .assign import Assigner
+
+GAP_QUANTILE = 0.1  # share of samples used for the facet (Hessian) estimate
+HESSIAN_MEMORY = 0.5  # weight of the previous Hessian estimate in the running average
+
+
+@dataclass
+class BatchStats:
+    """What one pass over B source samples tells about the current heights h."""
+
+    masses: np.ndarray  # (N,) μ̂(W_i)
+    batch: int
+    energy: float
+    pairs: sp.csr_matrix | None = None  # symmetric facet weights Ŵ_ij ≈ μ(F_ij)/|y_i − y_j|
+
+    def mass_error(self, nu: np.ndarray) -> dict:
+        return mass_error_from(self.masses, nu, self.batch)
+
+
+def mass_error_from(masses: np.ndarray, nu: np.ndarray, n_samples: int) -> dict:
+    """L1, max relative and unbiased χ² = Σ (μ_i − ν_i)²/ν_i from Monte-Carlo masses μ̂."""
+    diff = masses - nu
+    pos = nu > 0
+    noise = masses * (1 - masses) / max(n_samples - 1, 1)  # E(μ̂ − μ)² estimate
+    chi2 = float(np.sum((diff[pos] ** 2 - noise[pos]) / nu[pos]))
+    return {
+        "l1": float(np.abs(diff).sum()),
+        "max_rel": float(np.max(np.abs(diff[pos]) / nu[pos])),
+        "chi2": chi2,
+        "n_samples": int(n_samples),
+    }
+
+
+def measure(assigner: Assigner, stream, h: np.ndarray, nu: np.ndarray, batch: int,
+            chunk: int, hessian: bool) -> BatchStats:
+    """One pass of the top-2 kernel over `batch` fresh samples at heights h."""
+    n = len(nu)
+    assigner.set_heights(h)
+    counts = np.zeros(n, np.int64)
+    u_sum = 0.0
+    keys = []
+    eps = None
+    done = 0
+    while done < batch:
+        m = min(chunk, batch - done)
+        x = stream.draw(m)
+        k = 2 if (hessian and n > 1) else 1
+        idx, s = assigner.top_k(x, k)
+        counts += np.bincount(idx[:, 0], minlength=n)
+        u_sum += float(np.sum(s[:, 0], dtype=np.float64) + np.sum(assigner.row_offset(x)))
+        if k == 2:
+            gap = (s[:, 0] - s[:, 1]).astype(np.float64)
+            if eps is None:
+                eps = max(float(np.quantile(gap, GAP_QUANTILE)), 1e-12)
+            sel = gap < eps
+            a, b = idx[sel, 0], idx[sel, 1]
+            keys.append(np.minimum(a, b) * n + np.maximum(a, b))
+        done += m
+    masses = counts / batch
+    energy = u_sum / batch - float(h @ nu)
+    pairs = None
+    if keys:
+        kk, c = np.unique(np.concatenate(keys), return_counts=True)
+        w = c / (2 * batch * eps)  # both sides of each facet fall in the strip
+        i, j = kk // n, kk % n
+        pairs = sp.coo_matrix((np.r_[w, w], (np.r_[i, j], np.r_[j, i])), shape=(n, n)).tocsr()
+    return BatchStats(masses, batch, energy, pairs)
+
+
+def newton_direction(W: sp.csr_matrix, grad: np.ndarray, nu: np.ndarray, direct: bool) -> np.ndarray:
+    """Solve (L + R) Δ = ∇E, L = diag(W 1) − W the estimated Hessian, R a diagonal guard.
+
+    With c = median(L_ii/ν_i) the typical curvature, a cell whose estimated curvature is below
+    c·ν_i/2 (empty, hidden or barely sampled: its estimate is unreliable, and a hidden cell's mass
+    jumps once it surfaces) gets diagonal 2·c·ν_i, so it moves by cautious, bounded steps.
+    """
+    deg = np.asarray(W.sum(axis=1)).ravel()
+    pos = (deg > 0) & (nu > 0)
+    c = float(np.median(deg[pos] / nu[pos])) if pos.any() else 1.0
+    typical = c * np.maximum(nu, nu[nu > 0].min())
+    guard = np.where(deg < 0.5 * typical, 2 * typical - deg, 1e-6 * typical)
+    A = (sp.diags(deg + guard) - W).tocsc()
+    if direct:  # planar-like graphs (d ≤ 3): sparse LU has little fill, CG would need ~√N steps
+        return spsolve(A, grad)
+    precond = sp.diags(1.0 / (deg + guard))
+    delta, _ = cg(A, grad, rtol=1e-8, maxiter=1000, M=precond)
+    return delta
+
+
+@dataclass
+class SolverState:
+    """Everything needed to resume a run exactly (saved in checkpoints)."""
+
+    h: np.ndarray
+    step: int = 0
+    batch: int = 0
+    alpha: float = 1.0
+    prev_chi2: float = np.inf
+    prev_h: np.ndarray | None = None
+    W: sp.csr_matrix | None = None
+    adam_m: np.ndarray | None = None
+    adam_v: np.ndarray | None = None
+    h_avg: np.ndarray | None = None
+    converged: bool = False
+    history: list = field(default_factory=list)
+    stream: dict | None = None
+    eval_stream: dict | None = None
+    elapsed: float = 0.0
+
+
+def initial_heights(y: np.ndarray, source_mean: np.ndarray, source_radius: float) -> np.ndarray:
+    """Voronoi start after matching scales: x ↦ nearest y in (x − m)·a, a = spread(y)/spread(μ)."""
+    yc = y - y.mean(axis=0)
+    spread_y = float(np.sqrt(np.mean(np.sum(yc**2, axis=1)))) or 1.0
+    a = spread_y / max(source_radius, 1e-12)
+    h = -np.sum(yc**2, axis=1) / (2 * a) - yc @ source_mean
+    return h - h.mean()
+
+
+@dataclass
+class Settings:
+    tol: float
+    max_iter: int
+    lr: float
+    batch: int
+    max_batch: int
+    chunk: int
+    optimizer: str
+    direct: bool = False  # solve Newton systems by sparse LU (low dimension)
+
+
+def step_newton(st: SolverState, stats: BatchStats, nu: np.ndarray, cfg: Settings) -> dict:
+    """Advance the stochastic Newton method by one measured batch; returns the log record."""
+    err = stats.mass_error(nu)
+    floor = 3 * np.sqrt(2 * len(nu)) / stats.batch  # ~3 s.d. of the χ² estimate
+    rejected = st.prev_h is not None and err["chi2"] > 2 * st.prev_chi2 + floor
+    if stats.pairs is not None:
+        st.W = stats.pairs if st.W is None else (HESSIAN_MEMORY * st.W + (1 - HESSIAN_MEMORY) * stats.pairs)
+    if err["chi2"] <= cfg.tol:
+        st.converged = True
+        return err | {"alpha": st.alpha, "rejected": False}
+    if rejected:  # undo the last step, take a shorter one from the previous point
+        st.h = st.prev_h
+        st.alpha = max(st.alpha / 2, 1e-3)
+        st.prev_h = None
+        return err | {"alpha": st.alpha, "rejected": True}
+    if err["chi2"] > 0.5 * st.prev_chi2 and np.isfinite(st.prev_chi2):
+        st.batch = min(2 * st.batch, cfg.max_batch)  # progress stalled: less noise
+    grad = stats.masses - nu
+    delta = newton_direction(st.W, grad, nu, cfg.direct) if st.W is not None else grad / np.maximum(nu, 1e-300)
+    st.prev_h, st.prev_chi2 = st.h, err["chi2"]
+    st.h = st.h - st.alpha * delta
+    st.h = st.h - st.h.mean()
+    st.alpha = min(cfg.lr, st.alpha * 1.5)
+    return err | {"alpha": st.alpha, "rejected": False}
+
+
+ADAM_B1, ADAM_B2, AVG_DECAY, ADAM_CHECK_EVERY = 0.9, 0.999, 0.9, 10
+
+
+def step_adam(st: SolverState, stats: BatchStats, nu: np.ndarray, cfg: Settings) -> dict:
+    """Adam on the heights with an exponential average of iterates (returned as the answer)."""
+    err = stats.mass_error(nu)
+    grad = stats.masses - nu
+    t = st.step + 1
+    st.adam_m = ADAM_B1 * st.adam_m + (1 - ADAM_B1) * grad
+    st.adam_v = ADAM_B2 * st.adam_v + (1 - ADAM_B2) * grad**2
+    mhat = st.adam_m / (1 - ADAM_B1**t)
+    vhat = st.adam_v / (1 - ADAM_B2**t)
+    st.h = st.h - cfg.lr * mhat / (np.sqrt(vhat) + 1e-12 * nu.max())
+    st.h -= st.h.mean()
+    st.h_avg = AVG_DECAY * st.h_avg + (1 - AVG_DECAY) * st.h
+    if err["chi2"] > 0.5 * st.prev_chi2 and np.isfinite(st.prev_chi2):
+        st.batch = min(2 * st.batch, cfg.max_batch)
+    st.prev_chi2 = min(st.prev_chi2, err["chi2"]) if np.isfinite(st.prev_chi2) else err["chi2"]
+    return err | {"alpha": cfg.lr, "rejected": False}
+
+
+def run(st: SolverState, assigner: Assigner, stream, eval_stream, nu: np.ndarray, cfg: Settings,
+        on_step=None, checkpoint=None) -> SolverState:
+    """Iterate until χ² ≤ tol or max_iter steps; `checkpoint(st)` is called after each step."""
+    t0 = time.perf_counter() - st.elapsed
+    newton = cfg.optimizer == "newton"
+    while st.step < cfg.max_iter and not st.converged:
+        stats = measure(assigner, stream, st.h, nu, st.batch, cfg.chunk, hessian=newton)
+        batch_used = st.batch
+        rec = (step_newton if newton else step_adam)(st, stats, nu, cfg)
+        if not newton and (st.step + 1) % ADAM_CHECK_EVERY == 0:
+            check = measure(assigner, eval_stream, st.h_avg, nu, batch_used, cfg.chunk, False)
+            cerr = check.mass_error(nu)
+            if cerr["chi2"] <= cfg.tol:
+                st.h, st.converged = st.h_avg.copy(), True
+                rec = rec | cerr
+        st.step += 1
+        st.elapsed = time.perf_counter() - t0
+        rec = {"step": st.step, "batch": batch_used, "energy": stats.energy,
+               "grad_norm": float(np.linalg.norm(stats.masses - nu)), "seconds": st.elapsed} | rec
+        st.history.append(rec)
+        st.stream = stream.state()
+        st.eval_stream = eval_stream.state()
+        if checkpoint is not None:
+            checkpoint(st)
+        if on_step is not None:
+            on_step(rec)
+    if not newton and not st.converged:
+        st.h = st.h_avg.copy()
+    return st

@@ -1,0 +1,125 @@
+"""One place for input checks: every error names the argument, what was expected and what came."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+try:  # torch is a dependency, but keep validation importable without it
+    import torch
+except ImportError:  # pragma: no cover
+    torch = None
+
+
+class BrenierError(ValueError):
+    """Raised for bad user input; the message names the argument at fault."""
+
+
+def is_tensor(x: Any) -> bool:
+    return torch is not None and isinstance(x, torch.Tensor)
+
+
+def to_numpy(x: Any, name: str) -> np.ndarray:
+    """numpy view of an array-like (numpy, torch tensor, nested list)."""
+    if x is None:
+        raise BrenierError(f"{name}: expected an array, got None")
+    if is_tensor(x):
+        return x.detach().cpu().numpy()
+    try:
+        arr = np.asarray(x)
+    except Exception as exc:  # ragged lists and the like
+        raise BrenierError(f"{name}: could not be read as an array ({exc})") from None
+    if arr.dtype == object:
+        raise BrenierError(f"{name}: expected a numeric array, got dtype=object")
+    return arr
+
+
+def like(result: np.ndarray, template: Any) -> Any:
+    """Return `result` as the same kind (numpy / torch, device) as `template`."""
+    if is_tensor(template):
+        out = torch.from_numpy(np.ascontiguousarray(result))
+        return out.to(template.device)
+    return result
+
+
+def check_points(
+    x: Any, name: str, *, dim: int | None = None, min_rows: int = 1, dtype=np.float64
+) -> np.ndarray:
+    """Validate a point array of shape (n, d): finite, numeric, non-empty, right dimension."""
+    arr = to_numpy(x, name)
+    if arr.ndim != 2:
+        hint = " (for 1-D data pass shape (n, 1))" if arr.ndim == 1 else ""
+        raise BrenierError(f"{name}: expected a 2-D array of shape (n, d), got shape {arr.shape}{hint}")
+    if arr.shape[0] < min_rows:
+        raise BrenierError(f"{name}: expected at least {min_rows} point(s), got {arr.shape[0]}")
+    if arr.shape[1] == 0:
+        raise BrenierError(f"{name}: points have dimension 0")
+    if not np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.complexfloating):
+        raise BrenierError(f"{name}: expected real numbers, got dtype {arr.dtype}")
+    arr = arr.astype(dtype, copy=False)
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        row = int(np.argwhere(bad)[0][0])
+        what = "NaN" if np.isnan(arr).any() else "inf"
+        raise BrenierError(f"{name}: contains {what} (first at row {row}); all values must be finite")
+    if dim is not None and arr.shape[1] != dim:
+        raise BrenierError(f"{name}: expected dimension d={dim}, got d={arr.shape[1]}")
+    return arr
+
+
+def check_weights(w: Any, n: int, name: str = "weights") -> np.ndarray:
+    """Validate target weights ν: shape (n,), finite, ≥ 0, positive sum. Returns ν normalised to 1."""
+    if w is None:
+        return np.full(n, 1.0 / n)
+    arr = to_numpy(w, name)
+    if arr.ndim != 1 or arr.shape[0] != n:
+        raise BrenierError(f"{name}: expected shape ({n},) to match the targets, got {arr.shape}")
+    if not np.issubdtype(arr.dtype, np.number):
+        raise BrenierError(f"{name}: expected real numbers, got dtype {arr.dtype}")
+    arr = arr.astype(np.float64)
+    if not np.isfinite(arr).all():
+        raise BrenierError(f"{name}: contains NaN or inf; weights must be finite")
+    if (arr < 0).any():
+        i = int(np.argmax(arr < 0))
+        raise BrenierError(f"{name}: must be >= 0, got {arr[i]!r} at index {i}")
+    total = arr.sum()
+    if not total > 0:
+        raise BrenierError(f"{name}: must have a positive sum, got {total!r}")
+    return arr / total
+
+
+def check_distinct(points: np.ndarray, name: str) -> None:
+    """Refuse duplicate points: two identical targets make the cells W_i(h) ill-defined."""
+    view = np.ascontiguousarray(points).view(np.dtype((np.void, points.dtype.itemsize * points.shape[1])))
+    _, first, counts = np.unique(view.ravel(), return_index=True, return_counts=True)
+    if (counts > 1).any():
+        i = int(first[np.argmax(counts > 1)])
+        dup = np.flatnonzero((points == points[i]).all(axis=1))
+        raise BrenierError(
+            f"{name}: duplicate points at rows {dup[:5].tolist()}; merge them and add their weights"
+        )
+
+
+def check_positive_int(value: Any, name: str, *, allow_none: bool = False) -> int | None:
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+        raise BrenierError(f"{name}: expected a positive integer, got {value!r}")
+    return int(value)
+
+
+def check_positive_float(value: Any, name: str) -> float:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise BrenierError(f"{name}: expected a positive number, got {value!r}") from None
+    if not np.isfinite(v) or v <= 0:
+        raise BrenierError(f"{name}: expected a positive finite number, got {value!r}")
+    return v
+
+
+def check_choice(value: Any, name: str, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise BrenierError(f"{name}: expected one of {', '.join(map(repr, choices))}, got {value!r}")
+    return value
