@@ -1,6 +1,6 @@
 """brenier: geometric optimal-transport generative modelling (Gu's view of generative models)."""
 
-from . import measures
+from . import manifold, measures
 from .measures import DiscreteMeasure, Empirical, Gaussian, UniformBall, UniformCube
 from .ot import SemiDiscreteOT, solve
 from .validation import BrenierError
@@ -8,4 +8,4 @@ from .validation import BrenierError
 __version__ = "0.1.0"
 
 __all__ = ["BrenierError", "DiscreteMeasure", "Empirical", "Gaussian", "SemiDiscreteOT",
-           "UniformBall", "UniformCube", "measures", "solve", "__version__"]
+           "UniformBall", "UniformCube", "manifold", "measures", "solve", "__version__"]

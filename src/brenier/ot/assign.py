@@ -5,7 +5,10 @@ bounded by chunking (O(chunk × target_chunk)), never an M × N matrix. Two back
 
 * ``faiss``: an exact inner-product index (``IndexFlatIP``) on the lifted points (y_i, h_i),
   queried with (x, 1), so ⟨(x, 1), (y_i, h_i)⟩ = s_i(x);
-* ``torch``: chunked ``addmm`` + ``topk`` with a running merge, on CPU or CUDA.
+* ``torch``: chunked ``addmm`` + ``topk`` with a running merge, on CPU or CUDA;
+* ``kdtree`` (low dimension, d ≤ 8): argmax_i s_i(x) is the nearest neighbour of (x, 0) among
+  the lifted points (y_i, z_i), z_i² = C − |y_i|² − 2h_i ≥ 0, because
+  |x − y_i|² + z_i² = |x|² + C − 2 s_i(x); a k-d tree answers it in O(log N) per query.
 
 Targets are centred (y_i − ȳ) and queries shifted by the source mean m before the product, which
 changes every score of a row by the same amount and keeps float32 products accurate.
@@ -23,11 +26,17 @@ try:
 except ImportError:  # pragma: no cover - faiss-cpu is a dependency, but stay usable without it
     faiss = None
 
-BACKENDS = ("auto", "faiss", "torch")
+BACKENDS = ("auto", "faiss", "torch", "kdtree")
+KDTREE_MAX_DIM = 8
 
 
-def resolve_backend(backend: str, device: str) -> str:
+def resolve_backend(backend: str, device: str, dim: int | None = None) -> str:
     check_choice(backend, "backend", BACKENDS)
+    if backend == "kdtree" or (backend == "auto" and dim is not None and dim <= KDTREE_MAX_DIM
+                                and device == "cpu"):
+        if device != "cpu":
+            raise BrenierError(f"backend: 'kdtree' runs on the CPU only, got device={device!r}")
+        return "kdtree"
     if backend == "faiss":
         if faiss is None:
             raise BrenierError("backend: 'faiss' requested but faiss-cpu is not installed")
@@ -52,9 +61,9 @@ class Assigner:
 
     def __init__(self, targets: np.ndarray, x_shift: np.ndarray | None = None,
                  backend: str = "auto", device: str = "cpu", block_bytes: int = 32 << 20):
-        self.backend = resolve_backend(backend, device)
-        self.device = torch.device(device)
         self.n, self.dim = targets.shape
+        self.backend = resolve_backend(backend, device, self.dim)
+        self.device = torch.device(device)
         self.y_mean = targets.mean(axis=0)
         self.x_shift = np.zeros(self.dim) if x_shift is None else np.asarray(x_shift, np.float64)
         yc = targets - self.y_mean
@@ -73,7 +82,14 @@ class Assigner:
         hh = hh - hh.max()  # scores relative to the largest height: keeps float32 accurate
         self._h_shift = float(np.max(np.asarray(h, np.float64) + self._offset))
         h32 = hh.astype(np.float32)
-        if self.backend == "faiss":
+        if self.backend == "kdtree":
+            from scipy.spatial import cKDTree
+
+            lift = -np.sum(self._yc64**2, axis=1) - 2 * hh
+            self._lift_c = -lift.min()
+            z = np.sqrt(lift + self._lift_c)
+            self._tree = cKDTree(np.hstack([self._yc64, z[:, None]]), balanced_tree=False)
+        elif self.backend == "faiss":
             if self._index is None:
                 self._index = faiss.IndexFlatIP(self.dim + 1)
             else:
@@ -86,7 +102,7 @@ class Assigner:
         return np.ascontiguousarray((x - self.x_shift).astype(np.float32, copy=False))
 
     def row_offset(self, x: np.ndarray) -> np.ndarray:
-        """The per-row constant removed from the scores: ⟨x, ȳ⟩ + ⟨m, ȳ⟩·0 + height shift."""
+        """The per-row constant removed from the scores: ⟨x, ȳ⟩ + max_i(h_i + ⟨m, y_i − ȳ⟩)."""
         return x.astype(np.float64) @ self.y_mean + self._h_shift
 
     def top_k(self, x: np.ndarray, k: int, with_offset: bool = False):
@@ -96,6 +112,14 @@ class Assigner:
         """
         if not 1 <= k <= self.n:
             raise BrenierError(f"k: expected 1 <= k <= {self.n} (number of targets), got {k}")
+        if self.backend == "kdtree":
+            q = x - self.x_shift
+            dist, idx = self._tree.query(np.hstack([q, np.zeros((len(q), 1))]), k=k, workers=-1)
+            dist, idx = dist.reshape(len(q), k), idx.reshape(len(q), k).astype(np.int64)
+            scores = (np.sum(q**2, axis=1, keepdims=True) + self._lift_c - dist**2) / 2
+            if with_offset:
+                scores = scores + self.row_offset(x)[:, None]
+            return idx, scores
         q = self._queries(x)
         if self.backend == "faiss":
             qq = np.empty((len(q), self.dim + 1), np.float32)

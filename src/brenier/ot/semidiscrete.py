@@ -6,8 +6,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -47,7 +48,7 @@ class SemiDiscreteOT:
         max_iter: maximum number of optimisation steps.
         lr: step size: the Newton damping bound α ≤ lr (default 1.0), or Adam's learning rate in
             height units (default: 1 % of the score spread).
-        batch_size: source samples in the first step (default 16 N, at least 16384); doubled when
+        batch_size: source samples in the first step (default 64 N, at least 65536); doubled when
             progress stalls, up to `max_batch`.
         seed: seed of every random stream (training, evaluation).
         device: 'cpu' or a torch device such as 'cuda'.
@@ -132,7 +133,7 @@ class SemiDiscreteOT:
         max_iter = check_positive_int(self.max_iter, "max_iter")
         max_batch = check_positive_int(self.max_batch, "max_batch")
         batch = check_positive_int(self.batch_size, "batch_size", allow_none=True)
-        batch = min(batch or max(16 * n, 1 << 14), max_batch)
+        batch = min(batch or max(64 * n, 1 << 16), max_batch)
         chunk = check_positive_int(self.chunk_size, "chunk_size")
         if self.lr is None:
             lr = 1.0 if self.optimizer == "newton" else -1.0  # adam: set from the score spread

@@ -32,8 +32,9 @@ from scipy.sparse.linalg import cg, spsolve
 
 from .assign import Assigner
 
-GAP_QUANTILE = 0.1  # share of samples used for the facet (Hessian) estimate
+GAP_QUANTILE = 0.2  # share of samples used for the facet (Hessian) estimate
 HESSIAN_MEMORY = 0.5  # weight of the previous Hessian estimate in the running average
+MIN_PAIR_SAMPLES = 10  # facet samples a cell needs before its curvature estimate is trusted
 
 
 @dataclass
@@ -44,6 +45,7 @@ class BatchStats:
     batch: int
     energy: float
     pairs: sp.csr_matrix | None = None  # symmetric facet weights Ŵ_ij ≈ μ(F_ij)/|y_i − y_j|
+    pair_counts: np.ndarray | None = None  # (N,) samples behind each row of `pairs`
 
     def mass_error(self, nu: np.ndarray) -> dict:
         return mass_error_from(self.masses, nu, self.batch)
@@ -96,21 +98,25 @@ def measure(assigner: Assigner, stream, h: np.ndarray, nu: np.ndarray, batch: in
         w = c / (2 * batch * eps)  # both sides of each facet fall in the strip
         i, j = kk // n, kk % n
         pairs = sp.coo_matrix((np.r_[w, w], (np.r_[i, j], np.r_[j, i])), shape=(n, n)).tocsr()
-    return BatchStats(masses, batch, energy, pairs)
+        pair_counts = np.bincount(np.r_[i, j], weights=np.r_[c, c], minlength=n)
+        return BatchStats(masses, batch, energy, pairs, pair_counts)
+    return BatchStats(masses, batch, energy)
 
 
-def newton_direction(W: sp.csr_matrix, grad: np.ndarray, nu: np.ndarray, direct: bool) -> np.ndarray:
+def newton_direction(W: sp.csr_matrix, counts: np.ndarray, grad: np.ndarray, nu: np.ndarray,
+                     direct: bool) -> np.ndarray:
     """Solve (L + R) Δ = ∇E, L = diag(W 1) − W the estimated Hessian, R a diagonal guard.
 
-    With c = median(L_ii/ν_i) the typical curvature, a cell whose estimated curvature is below
-    c·ν_i/2 (empty, hidden or barely sampled: its estimate is unreliable, and a hidden cell's mass
-    jumps once it surfaces) gets diagonal 2·c·ν_i, so it moves by cautious, bounded steps.
+    A cell seen by fewer than MIN_PAIR_SAMPLES facet samples (empty, hidden or barely sampled)
+    has an unreliable curvature estimate; its diagonal is raised to the typical c·ν_i,
+    c = median(L_ii/ν_i) over the reliable cells, so it moves by bounded steps. Reliable cells
+    keep their estimate (plus 1e-6·c·ν_i, which fixes the constant null vector of L).
     """
     deg = np.asarray(W.sum(axis=1)).ravel()
-    pos = (deg > 0) & (nu > 0)
-    c = float(np.median(deg[pos] / nu[pos])) if pos.any() else 1.0
+    reliable = (counts >= MIN_PAIR_SAMPLES) & (deg > 0) & (nu > 0)
+    c = float(np.median(deg[reliable] / nu[reliable])) if reliable.any() else 1.0
     typical = c * np.maximum(nu, nu[nu > 0].min())
-    guard = np.where(deg < 0.5 * typical, 2 * typical - deg, 1e-6 * typical)
+    guard = np.where(reliable, 0.0, np.maximum(typical - deg, 0.0)) + 1e-6 * typical
     A = (sp.diags(deg + guard) - W).tocsc()
     if direct:  # planar-like graphs (d ≤ 3): sparse LU has little fill, CG would need ~√N steps
         return spsolve(A, grad)
@@ -162,28 +168,41 @@ class Settings:
 
 
 def step_newton(st: SolverState, stats: BatchStats, nu: np.ndarray, cfg: Settings) -> dict:
-    """Advance the stochastic Newton method by one measured batch; returns the log record."""
+    """Advance the stochastic Newton method by one measured batch; returns the log record.
+
+    Step-length control from the measured χ² ratio r = χ²(h_t)/χ²(h_{t−1}), compared with the
+    (1 − α)² an exact Newton step of length α gives: r > 1 undoes the step and halves α; r close
+    to (1 − α)² lengthens α (up to lr); r > 0.6 shortens it, or, when α is already short, doubles
+    the batch. The batch also doubles once χ² is within 4× of the Monte-Carlo noise floor N/B.
+    """
     err = stats.mass_error(nu)
-    floor = 3 * np.sqrt(2 * len(nu)) / stats.batch  # ~3 s.d. of the χ² estimate
-    rejected = st.prev_h is not None and err["chi2"] > 2 * st.prev_chi2 + floor
+    n = len(nu)
+    sd = np.sqrt(2 * n) / stats.batch  # s.d. of the χ² estimate
     if stats.pairs is not None:
         st.W = stats.pairs if st.W is None else (HESSIAN_MEMORY * st.W + (1 - HESSIAN_MEMORY) * stats.pairs)
     if err["chi2"] <= cfg.tol:
         st.converged = True
         return err | {"alpha": st.alpha, "rejected": False}
-    if rejected:  # undo the last step, take a shorter one from the previous point
-        st.h = st.prev_h
-        st.alpha = max(st.alpha / 2, 1e-3)
-        st.prev_h = None
-        return err | {"alpha": st.alpha, "rejected": True}
-    if err["chi2"] > 0.5 * st.prev_chi2 and np.isfinite(st.prev_chi2):
-        st.batch = min(2 * st.batch, cfg.max_batch)  # progress stalled: less noise
+    if st.prev_h is not None:
+        ratio = (err["chi2"] + sd) / (st.prev_chi2 + sd)
+        if ratio > 1.0:  # undo the last step, take a shorter one from the previous point
+            st.h, st.prev_h = st.prev_h, None
+            st.alpha = max(st.alpha / 2, 1e-3)
+            return err | {"alpha": st.alpha, "rejected": True}
+        expected = (1 - st.alpha) ** 2  # χ² ratio of an exact Newton step of length α
+        if ratio < expected + 0.2:
+            st.alpha = min(cfg.lr, st.alpha * 1.5)
+        elif ratio > 0.8 and st.alpha <= 0.25:  # short steps and still slow: estimates too noisy
+            st.batch = min(2 * st.batch, cfg.max_batch)
+        elif ratio > 0.6:
+            st.alpha = max(st.alpha * 0.7, 1e-3)
+    if err["chi2"] < 4 * n / st.batch:
+        st.batch = min(2 * st.batch, cfg.max_batch)
     grad = stats.masses - nu
-    delta = newton_direction(st.W, grad, nu, cfg.direct) if st.W is not None else grad / np.maximum(nu, 1e-300)
+    delta = newton_direction(st.W, stats.pair_counts, grad, nu, cfg.direct)
     st.prev_h, st.prev_chi2 = st.h, err["chi2"]
     st.h = st.h - st.alpha * delta
     st.h = st.h - st.h.mean()
-    st.alpha = min(cfg.lr, st.alpha * 1.5)
     return err | {"alpha": st.alpha, "rejected": False}
 
 
