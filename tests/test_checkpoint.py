@@ -22,7 +22,7 @@ def _kill_at(step):
 def test_killed_run_resumes_to_the_same_heights(tmp_path, backend):
     d = 6 if backend == "faiss" else 2
     y = np.random.default_rng(0).standard_normal((60, d))
-    kwargs = dict(seed=3, tol=1e-4, max_iter=12, backend=backend)
+    kwargs = dict(seed=3, tol=1e-4, max_iter=12, backend=backend, method="monte-carlo")
     reference = SemiDiscreteOT("uniform", **kwargs).fit(y)
     ckpt = tmp_path / "run.ckpt"
     with pytest.raises(Killed):
@@ -37,6 +37,6 @@ def test_killed_run_resumes_to_the_same_heights(tmp_path, backend):
 def test_checkpoint_of_another_problem_is_refused(tmp_path):
     y = np.random.default_rng(1).standard_normal((20, 3))
     ckpt = tmp_path / "run.ckpt"
-    SemiDiscreteOT("uniform", checkpoint=ckpt, max_iter=2).fit(y)
+    SemiDiscreteOT("uniform", checkpoint=ckpt, max_iter=2, method="monte-carlo").fit(y)
     with pytest.raises(BrenierError, match="checkpoint: .* different problem"):
-        SemiDiscreteOT("uniform", checkpoint=ckpt, max_iter=2).fit(y + 1e-3)
+        SemiDiscreteOT("uniform", checkpoint=ckpt, max_iter=2, method="monte-carlo").fit(y + 1e-3)

@@ -32,14 +32,15 @@ def test_one_dimensional_cells_are_quantile_intervals():
     assert err["max_rel"] < 0.03
 
 
-def test_product_case_cells_are_products_of_1d_cells():
+@pytest.mark.parametrize("method", ["monte-carlo", "newton"])
+def test_product_case_cells_are_products_of_1d_cells(method):
     rng = np.random.default_rng(2)
     ya, yb = np.array([-1.0, 0.0, 2.0]), np.array([-0.5, 0.5, 1.0, 3.0])
     wa, wb = rng.random(3) + 0.5, rng.random(4) + 0.5
     y = np.array([[a, b] for a in ya for b in yb])
     w = np.outer(wa, wb).ravel()
-    model = SemiDiscreteOT(UniformCube(2), tol=1e-5, seed=0, max_iter=60).fit(y, w)
-    assert model.converged_
+    model = SemiDiscreteOT(UniformCube(2), tol=1e-5, seed=0, max_iter=60, method=method).fit(y, w)
+    assert model.converged_ and model.method_ == method
     x = rng.random((20000, 2)) - 0.5
     ref = quantile_cells(x[:, 0], wa) * 4 + quantile_cells(x[:, 1], wb)
     assert (model.assign(x) == ref).mean() > 0.99
@@ -50,7 +51,7 @@ def test_w2_matches_pot_emd2_on_a_small_problem():
     y = rng.standard_normal((15, 2))
     w = rng.random(15) + 0.1
     w /= w.sum()
-    model = SemiDiscreteOT(UniformCube(2), tol=1e-4, seed=0).fit(y, w)
+    model = SemiDiscreteOT(UniformCube(2), tol=1e-4, seed=0, method="monte-carlo").fit(y, w)
     w2_ours = model.wasserstein(p=2, n_samples=200_000, seed=1)
     x = UniformCube(2).sample(3000, seed=4)
     exact = pot.emd2(np.full(len(x), 1 / len(x)), w, pot.dist(x, y))  # squared Euclidean cost
@@ -77,7 +78,8 @@ def test_adam_optimizer_also_converges():
 
 # ---------------------------------------------------------------- invariances (hypothesis)
 def _fit(y, w=None, source=None, tol=1e-4):
-    return SemiDiscreteOT(source or UniformCube(2), tol=tol, seed=0, max_iter=60).fit(y, w)
+    model = SemiDiscreteOT(source or UniformCube(2), tol=tol, seed=0, max_iter=60, method="monte-carlo")
+    return model.fit(y, w)
 
 
 points = st.integers(0, 10_000).map(lambda s: np.random.default_rng(s).standard_normal((8, 2)))
@@ -187,3 +189,13 @@ def test_other_sources_converge(source):
     model = SemiDiscreteOT(source, seed=0, tol=1e-3).fit(y)
     assert model.converged_
     assert model.mass_error(n_samples=1 << 19, seed=11)["chi2"] < 3e-3
+
+
+def test_auto_method_uses_exact_solver_in_2d_and_monte_carlo_elsewhere():
+    y = np.random.default_rng(8).random((50, 2)) - 0.5
+    exact = SemiDiscreteOT(UniformCube(2)).fit(y)
+    assert exact.method_ == "newton" and exact.converged_
+    assert exact.mass_error()["max_rel"] <= 1e-9
+    assert SemiDiscreteOT(brenier.Gaussian(2), max_iter=1).fit(y).method_ == "monte-carlo"
+    with pytest.raises(brenier.BrenierError, match="source"):
+        SemiDiscreteOT(brenier.Gaussian(2), method="newton").fit(y)

@@ -30,6 +30,7 @@ FORMAT = "brenier.SemiDiscreteOT"
 CHECKPOINT_FORMAT = "brenier.SemiDiscreteOT.checkpoint"
 FORMAT_VERSION = 1
 DEFAULT_CHUNK = 1 << 16
+EXACT_TOL = 1e-9  # max relative cell-mass error of the exact power-diagram solver
 
 
 def default_sample_size(n_targets: int) -> int:
@@ -55,7 +56,10 @@ class SemiDiscreteOT:
         backend: 'auto' (faiss on CPU when installed, else torch), 'faiss' or 'torch'.
         checkpoint: path of a checkpoint file; saved every `checkpoint_every` steps and resumed from
             when present with the same problem and settings.
-        optimizer: 'newton' (stochastic damped Newton, default) or 'adam'.
+        optimizer: Monte-Carlo optimiser: 'newton' (stochastic damped Newton, default) or 'adam'.
+        method: 'auto' (the exact power-diagram Newton solver where it applies — d ∈ {2, 3} and a
+            box, polygon, 2-D disc or pixel-density source — else Monte Carlo), 'newton' (exact;
+            an error where it does not apply) or 'monte-carlo'.
 
     Attributes (after `fit`): heights_ (N,), n_iter_, converged_, history_ (list of dicts with
     step, batch, energy, grad_norm, l1, max_rel, chi2, alpha, seconds), targets_ (N, d),
@@ -66,7 +70,7 @@ class SemiDiscreteOT:
                  lr: float | None = None, batch_size: int | None = None, seed: int | None = 0,
                  device: str = "cpu", backend: str = "auto", checkpoint: str | os.PathLike | None = None,
                  optimizer: str = "newton", max_batch: int = 1 << 24, checkpoint_every: int = 1,
-                 chunk_size: int = DEFAULT_CHUNK):
+                 chunk_size: int = DEFAULT_CHUNK, method: str = "auto"):
         self.source = source
         self.tol = tol
         self.max_iter = max_iter
@@ -80,6 +84,7 @@ class SemiDiscreteOT:
         self.max_batch = max_batch
         self.checkpoint_every = checkpoint_every
         self.chunk_size = chunk_size
+        self.method = method
 
     # ------------------------------------------------------------------ fitting
     def fit(self, targets: Any, weights: Any = None, *, callback: Callable[[dict], None] | None = None,
@@ -95,6 +100,14 @@ class SemiDiscreteOT:
         self._set_problem(src, y, nu)
         if len(y) == 1:  # one cell holds everything
             self.heights_, self.n_iter_, self.converged_, self.history_ = np.zeros(1), 0, True, []
+            return self
+        if self.method_ == "newton":
+            from .exact import solve_exact
+
+            h, self.n_iter_, self.converged_, self.history_ = solve_exact(
+                src, y, nu, tol=EXACT_TOL,
+                max_iter=cfg.max_iter, callback=callback, verbose=verbose)
+            self.heights_ = h - h.mean()
             return self
         seed = self.seed
         stream = src.stream(None if seed is None else seed)
@@ -145,10 +158,25 @@ class SemiDiscreteOT:
         return _solver.Settings(tol, max_iter, lr, batch, max_batch, chunk, self.optimizer)
 
     def _set_problem(self, src: SourceMeasure, y: np.ndarray, nu: np.ndarray) -> None:
+        self.method_ = self._resolve_method(src)
         self.source_ = src
         self.targets_ = y
         self.weights_ = nu
         self._assigner = Assigner(y, src.mean(), self.backend, self.device)
+
+    def _resolve_method(self, src: SourceMeasure) -> str:
+        check_choice(self.method, "method", ("auto", "newton", "monte-carlo"))
+        if self.method == "monte-carlo":
+            return "monte-carlo"
+        from .exact import source_domain
+
+        try:
+            source_domain(src)
+        except BrenierError:
+            if self.method == "newton":
+                raise
+            return "monte-carlo"
+        return "newton"
 
     # ------------------------------------------------------------------ checkpoints
     def _fingerprint(self, cfg: _solver.Settings) -> str:
@@ -244,8 +272,13 @@ class SemiDiscreteOT:
         return like(self._top_k(xs, 1)[1][:, 0], x)
 
     def cell_masses(self, n_samples: int | None = None, seed: int | None = None) -> np.ndarray:
-        """Monte-Carlo estimate of μ(W_i(h)), shape (N,), from `n_samples` fresh source samples."""
+        """μ(W_i(h)), shape (N,): exact for the power-diagram method unless `n_samples` is given,
+        else a Monte-Carlo estimate from `n_samples` fresh source samples."""
         self._check_fitted()
+        if self.method_ == "newton" and n_samples is None:
+            from .exact import exact_cell_masses
+
+            return exact_cell_masses(self.source_, self.targets_, self.heights_)
         n = check_positive_int(n_samples, "n_samples", allow_none=True) or default_sample_size(
             len(self.targets_))
         stream = self.source_.stream(seed)
@@ -260,6 +293,8 @@ class SemiDiscreteOT:
 
     def mass_error(self, n_samples: int | None = None, seed: int | None = None) -> dict:
         """{'l1': Σ|μ(W_i) − ν_i|, 'max_rel': max |μ(W_i) − ν_i|/ν_i, 'chi2': unbiased Σ (·)²/ν_i}."""
+        if self.method_ == "newton" and n_samples is None:  # exact masses: no sampling noise
+            return _solver.mass_error_from(self.cell_masses(), self.weights_, 1 << 62)
         n = check_positive_int(n_samples, "n_samples", allow_none=True) or default_sample_size(
             len(self.targets_))
         return _solver.mass_error_from(self.cell_masses(n, seed), self.weights_, n)
@@ -293,7 +328,7 @@ class SemiDiscreteOT:
     def _params(self) -> dict:
         return {"tol": self.tol, "max_iter": self.max_iter, "lr": self.lr, "batch_size": self.batch_size,
                 "seed": self.seed, "backend": self.backend, "optimizer": self.optimizer,
-                "max_batch": self.max_batch, "chunk_size": self.chunk_size}
+                "max_batch": self.max_batch, "chunk_size": self.chunk_size, "method": self.method}
 
     @classmethod
     def load(cls, path: str | os.PathLike, *, device: str = "cpu", backend: str = "auto") -> SemiDiscreteOT:

@@ -8,8 +8,10 @@ weighted graph Laplacian of the power diagram, H_ij = −μ(F_ij)/|y_i − y_j| 
 Both quantities are estimated from one pass of the top-2 kernel over a batch of source samples:
 
 * μ(W_i) ≈ (# samples whose best cell is i) / B;
-* H_ij ≈ (# samples whose two best cells are {i, j} with score gap s_1 − s_2 < ε) / (2 B ε),
-  since moving a distance t off the facet F_ij changes the gap by t |y_i − y_j| (strips on both sides).
+* H_ij ≈ (# samples whose two best cells are {i, j} within distance δ of their facet) /
+  (2 B δ |y_i − y_j|): the strips of width δ on both sides of F_ij hold mass ≈ 2 δ μ(F_ij); the
+  distance of x to F_ij is the score gap (s_1 − s_2)/|y_i − y_j|. δ is a quantile of those
+  distances, so pairs of very close targets (clusters) get as thin a strip as far ones.
 
 ``newton`` (default): damped stochastic Newton, Δ = (H + R)⁻¹ ∇E by conjugate gradients (R a
 small diagonal guard for cells the batch barely saw), h ← h − α Δ. A step whose measured error
@@ -72,9 +74,10 @@ def measure(assigner: Assigner, stream, h: np.ndarray, nu: np.ndarray, batch: in
     assigner.set_heights(h)
     counts = np.zeros(n, np.int64)
     u_sum = 0.0
-    keys = []
-    eps = None
+    keys, weights = [], []
+    delta = None
     done = 0
+    y = assigner._yc64
     while done < batch:
         m = min(chunk, batch - done)
         x = stream.draw(m)
@@ -83,19 +86,21 @@ def measure(assigner: Assigner, stream, h: np.ndarray, nu: np.ndarray, batch: in
         counts += np.bincount(idx[:, 0], minlength=n)
         u_sum += float(np.sum(s[:, 0], dtype=np.float64) + np.sum(assigner.row_offset(x)))
         if k == 2:
-            gap = (s[:, 0] - s[:, 1]).astype(np.float64)
-            if eps is None:
-                eps = max(float(np.quantile(gap, GAP_QUANTILE)), 1e-12)
-            sel = gap < eps
-            a, b = idx[sel, 0], idx[sel, 1]
+            a, b = idx[:, 0], idx[:, 1]
+            span = np.linalg.norm(y[a] - y[b], axis=1)
+            dist = (s[:, 0] - s[:, 1]).astype(np.float64) / span  # distance of x to the facet F_ab
+            if delta is None:
+                delta = max(float(np.quantile(dist, GAP_QUANTILE)), 1e-300)
+            sel = dist < delta
+            a, b = a[sel], b[sel]
             keys.append(np.minimum(a, b) * n + np.maximum(a, b))
+            weights.append(1.0 / (2 * batch * delta * span[sel]))  # strips on both sides of F_ab
         done += m
     masses = counts / batch
     energy = u_sum / batch - float(h @ nu)
-    pairs = None
     if keys:
-        kk, c = np.unique(np.concatenate(keys), return_counts=True)
-        w = c / (2 * batch * eps)  # both sides of each facet fall in the strip
+        kk, inverse, c = np.unique(np.concatenate(keys), return_inverse=True, return_counts=True)
+        w = np.bincount(inverse, weights=np.concatenate(weights), minlength=len(kk))
         i, j = kk // n, kk % n
         pairs = sp.coo_matrix((np.r_[w, w], (np.r_[i, j], np.r_[j, i])), shape=(n, n)).tocsr()
         pair_counts = np.bincount(np.r_[i, j], weights=np.r_[c, c], minlength=n)
@@ -171,7 +176,8 @@ def step_newton(st: SolverState, stats: BatchStats, nu: np.ndarray, cfg: Setting
     """Advance the stochastic Newton method by one measured batch; returns the log record.
 
     Step-length control from the measured χ² ratio r = χ²(h_t)/χ²(h_{t−1}), compared with the
-    (1 − α)² an exact Newton step of length α gives: r > 1 undoes the step and halves α; r close
+    (1 − α)² an exact Newton step of length α gives: r > 1 undoes the step, halves α and doubles
+    the batch; r close
     to (1 − α)² lengthens α (up to lr); r > 0.6 shortens it, or, when α is already short, doubles
     the batch. The batch also doubles once χ² is within 4× of the Monte-Carlo noise floor N/B.
     """
@@ -185,9 +191,10 @@ def step_newton(st: SolverState, stats: BatchStats, nu: np.ndarray, cfg: Setting
         return err | {"alpha": st.alpha, "rejected": False}
     if st.prev_h is not None:
         ratio = (err["chi2"] + sd) / (st.prev_chi2 + sd)
-        if ratio > 1.0:  # undo the last step, take a shorter one from the previous point
+        if ratio > 1.0:  # undo the last step; a shorter one from better estimates
             st.h, st.prev_h = st.prev_h, None
             st.alpha = max(st.alpha / 2, 1e-3)
+            st.batch = min(2 * st.batch, cfg.max_batch)
             return err | {"alpha": st.alpha, "rejected": True}
         expected = (1 - st.alpha) ** 2  # χ² ratio of an exact Newton step of length α
         if ratio < expected + 0.2:
@@ -221,9 +228,6 @@ def step_adam(st: SolverState, stats: BatchStats, nu: np.ndarray, cfg: Settings)
     st.h = st.h - cfg.lr * mhat / (np.sqrt(vhat) + 1e-12 * nu.max())
     st.h -= st.h.mean()
     st.h_avg = AVG_DECAY * st.h_avg + (1 - AVG_DECAY) * st.h
-    if err["chi2"] > 0.5 * st.prev_chi2 and np.isfinite(st.prev_chi2):
-        st.batch = min(2 * st.batch, cfg.max_batch)
-    st.prev_chi2 = min(st.prev_chi2, err["chi2"]) if np.isfinite(st.prev_chi2) else err["chi2"]
     return err | {"alpha": cfg.lr, "rejected": False}
 
 
@@ -242,6 +246,9 @@ def run(st: SolverState, assigner: Assigner, stream, eval_stream, nu: np.ndarray
             if cerr["chi2"] <= cfg.tol:
                 st.h, st.converged = st.h_avg.copy(), True
                 rec = rec | cerr
+            elif cerr["chi2"] > 0.9 * st.prev_chi2:  # the averaged iterate stalled: less noise
+                st.batch = min(2 * st.batch, cfg.max_batch)
+            st.prev_chi2 = min(st.prev_chi2, cerr["chi2"])
         st.step += 1
         st.elapsed = time.perf_counter() - t0
         rec = {"step": st.step, "batch": batch_used, "energy": stats.energy,

@@ -1,0 +1,73 @@
+"""`brenier generate` and `brenier singular`: new samples and the singular set of a saved potential."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import typer
+
+from .. import io
+from ..validation import BrenierError
+from .common import console
+
+
+def _threshold(value: str) -> float | str:
+    if value == "auto":
+        return "auto"
+    try:
+        return float(value)
+    except ValueError:
+        raise BrenierError(f"--threshold: expected 'auto' or an angle in radians, got {value!r}") from None
+
+
+def generate(
+    potential: Path = typer.Argument(..., help="a potential written by `brenier ot solve`"),
+    n: int = typer.Option(1000, "-n", "--n", help="number of samples"),
+    out: Path = typer.Option(..., "--out", help="output .npy of shape (n, d)"),
+    seed: int | None = typer.Option(None, help="seed of the source samples"),
+    extension: str = typer.Option("pl", help="pl (singular-aware) | naive | none (plain map T)"),
+    threshold: str = typer.Option("auto", help="singular threshold: auto or θ* in radians"),
+    n_samples: int | None = typer.Option(None, help="Monte-Carlo samples for cells and facets"),
+):
+    """Generate new points with the (singular-aware) piecewise-linear extension of T = ∇u_h."""
+    from ..ot import SemiDiscreteOT
+    from ..ot.extend import generate as extend_generate
+
+    model = SemiDiscreteOT.load(potential)
+    x = extend_generate(model, n, seed=seed, threshold=_threshold(threshold), extension=extension,
+                        n_samples=n_samples)
+    io.save_npy(out, x)
+    console.print(f"wrote {out} {x.shape} (extension={extension})")
+
+
+def singular(
+    potential: Path = typer.Argument(..., help="a potential written by `brenier ot solve`"),
+    out: Path = typer.Option(..., "--out", help="output JSON with the pairs, angles and labels"),
+    plot: Path | None = typer.Option(None, "--plot", help="also draw the cells and singular set (2-D)"),
+    threshold: str = typer.Option("auto", help="auto or θ* in radians (on the scale-aware angle)"),
+    n_samples: int | None = typer.Option(None, help="Monte-Carlo samples for cells and facets"),
+    seed: int = typer.Option(0, help="seed of those samples"),
+):
+    """Detect the singular set of u_h: adjacent cells whose targets are far apart."""
+    from ..ot import SemiDiscreteOT
+    from ..ot.singular import singular_set
+
+    model = SemiDiscreteOT.load(potential)
+    if plot is not None and model.targets_.shape[1] != 2:
+        raise BrenierError(f"--plot: pictures are drawn in 2-D only, the potential has "
+                           f"d={model.targets_.shape[1]}")
+    sing = singular_set(model, threshold=_threshold(threshold), n_samples=n_samples, seed=seed)
+    io.write_json(out, sing.to_dict())
+    console.print(f"{sing}: {int(np.sum(sing.singular))} singular of {len(sing.pairs)} adjacent "
+                  f"pairs, {int(sing.branches().max() + 1)} branch(es); wrote {out}")
+    if plot is not None:
+        from ..plots import save_figure, singular_figure
+
+        save_figure(singular_figure(model, sing), plot)
+        console.print(f"wrote {plot}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("generate")(generate)
+    app.command("singular")(singular)

@@ -1,0 +1,17 @@
+"""Built-in data: the 2-D mixture benchmarks (ring-8, grid-25) and planar shapes for pictures."""
+
+from .mixtures import Mixture, gaussian_mixture, grid25, grid25_centers, ring8, ring8_centers
+from .shapes import (
+    crescent,
+    crescent_contains,
+    disc,
+    disc_contains,
+    dumbbell,
+    dumbbell_contains,
+    two_moons,
+    two_moons_contains,
+)
+
+__all__ = ["Mixture", "crescent", "crescent_contains", "disc", "disc_contains", "dumbbell",
+           "dumbbell_contains", "gaussian_mixture", "grid25", "grid25_centers", "ring8",
+           "ring8_centers", "two_moons", "two_moons_contains"]

@@ -1,0 +1,272 @@
+"""Baseline generators on vectors, for comparison with the OT generator: a GAN and a diffusion model.
+
+Both are small torch MLPs on the CPU (or any torch device) with the same interface,
+
+    model = WGANGP(seed=0).fit(x)          # x: (n, d) training vectors
+    samples = model.generate(n, seed=1)    # (n, d) numpy array
+
+so benchmarks treat every generator alike. Data are standardised (x − m)/s with one scalar scale s
+(the RMS spread), which keeps the geometry of the data.
+
+* `WGANGP` (Gulrajani et al. 2017): generator G(z), z ~ N(0, I); critic f trained to maximise
+  E f(x) − E f(G(z)) − λ E (|∇f(x̂)| − 1)², x̂ on random segments between real and fake points;
+  `n_critic` critic steps per generator step, Adam(1e-4, β = (0.5, 0.9)).
+* `DDPM` (Ho et al. 2020): forward process x_t = √ᾱ_t x₀ + √(1 − ᾱ_t) ε with a linear β schedule
+  over T steps; an MLP ε_θ(x_t, t) trained on |ε − ε_θ|²; sampled either with the full ancestral
+  chain (``sampler="ddpm"``, T steps) or deterministic DDIM (η = 0) on a sub-sequence of
+  ``ddim_steps`` time steps. Works on any vector data (e.g. autoencoder latent codes).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..validation import BrenierError, check_choice, check_points, check_positive_float, check_positive_int
+
+
+def _mlp(d_in: int, d_out: int, width: int, depth: int, act: type[nn.Module]) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    d = d_in
+    for _ in range(depth):
+        layers += [nn.Linear(d, width), act()]
+        d = width
+    layers.append(nn.Linear(d, d_out))
+    return nn.Sequential(*layers)
+
+
+class _VectorGenerator:
+    """Shared plumbing: standardisation, seeding, device, the fitted check, timing."""
+
+    def __init__(self, *, steps: int, batch_size: int, width: int, depth: int, lr: float,
+                 seed: int | None, device: str):
+        self.steps = steps
+        self.batch_size = batch_size
+        self.width = width
+        self.depth = depth
+        self.lr = lr
+        self.seed = seed
+        self.device = device
+
+    def _setup(self, data: Any) -> torch.Tensor:
+        x = check_points(data, "data", min_rows=2)
+        self._steps = check_positive_int(self.steps, "steps")
+        self._batch = check_positive_int(self.batch_size, "batch_size")
+        check_positive_int(self.width, "width")
+        check_positive_int(self.depth, "depth")
+        check_positive_float(self.lr, "lr")
+        if self.seed is not None and not isinstance(self.seed, (int, np.integer)):
+            raise BrenierError(f"seed: expected an integer or None, got {self.seed!r}")
+        self.dim_ = x.shape[1]
+        self.mean_ = x.mean(axis=0)
+        self.scale_ = float(np.sqrt(np.mean(np.sum((x - self.mean_) ** 2, axis=1)) / x.shape[1]))
+        if not self.scale_ > 0:
+            raise BrenierError("data: all points are identical; nothing to learn")
+        self._device = torch.device(self.device)
+        self._gen = torch.Generator(device="cpu")
+        self._gen.manual_seed(0 if self.seed is None else int(self.seed))
+        return torch.from_numpy(((x - self.mean_) / self.scale_).astype(np.float32))
+
+    def _seeded(self, build):
+        """Run `build()` (weight initialisation) under the model's seed, leaving torch's global
+        random state as it was."""
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0 if self.seed is None else int(self.seed))
+            return build()
+
+    def _batch_of(self, data: torch.Tensor) -> torch.Tensor:
+        idx = torch.randint(0, len(data), (self._batch,), generator=self._gen)
+        return data[idx].to(self._device)
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "mean_"):
+            raise BrenierError(f"this {type(self).__name__} is not fitted yet: call fit(data)")
+
+    def _unstandardise(self, z: torch.Tensor) -> np.ndarray:
+        return z.detach().cpu().double().numpy() * self.scale_ + self.mean_
+
+
+class WGANGP(_VectorGenerator):
+    """Wasserstein GAN with gradient penalty on vectors.
+
+    Args:
+        latent_dim: dimension of the noise z; steps: generator updates; n_critic: critic updates
+        per generator update; gp_weight: λ; width/depth: hidden layers of both MLPs.
+    """
+
+    def __init__(self, *, latent_dim: int = 8, steps: int = 3000, n_critic: int = 5,
+                 batch_size: int = 256, width: int = 128, depth: int = 3, lr: float = 1e-4,
+                 gp_weight: float = 10.0, seed: int | None = 0, device: str = "cpu"):
+        super().__init__(steps=steps, batch_size=batch_size, width=width, depth=depth, lr=lr,
+                         seed=seed, device=device)
+        self.latent_dim = latent_dim
+        self.n_critic = n_critic
+        self.gp_weight = gp_weight
+
+    def fit(self, data: Any, verbose: bool = False) -> WGANGP:
+        """Train on data (n, d); `history_` keeps the critic's Wasserstein estimate per step."""
+        x = self._setup(data)
+        zdim = check_positive_int(self.latent_dim, "latent_dim")
+        n_critic = check_positive_int(self.n_critic, "n_critic")
+        lam = check_positive_float(self.gp_weight, "gp_weight")
+        d = self.dim_
+        self.generator_, self.critic_ = self._seeded(lambda: (
+            _mlp(zdim, d, self.width, self.depth, nn.ReLU).to(self._device),
+            _mlp(d, 1, self.width, self.depth, nn.ReLU).to(self._device)))
+        opt_g = torch.optim.Adam(self.generator_.parameters(), lr=self.lr, betas=(0.5, 0.9))
+        opt_c = torch.optim.Adam(self.critic_.parameters(), lr=self.lr, betas=(0.5, 0.9))
+        self.history_ = []
+        start = time.perf_counter()
+        for step in range(self._steps):
+            for _ in range(n_critic):
+                real = self._batch_of(x)
+                with torch.no_grad():
+                    fake = self.generator_(self._noise(len(real)))
+                eps = torch.rand(len(real), 1, generator=self._gen).to(self._device)
+                mid = (eps * real + (1 - eps) * fake).requires_grad_(True)
+                grad = torch.autograd.grad(self.critic_(mid).sum(), mid, create_graph=True)[0]
+                penalty = ((grad.norm(dim=1) - 1) ** 2).mean()
+                w_est = self.critic_(real).mean() - self.critic_(fake).mean()
+                loss_c = -w_est + lam * penalty
+                opt_c.zero_grad(set_to_none=True)
+                loss_c.backward()
+                opt_c.step()
+            loss_g = -self.critic_(self.generator_(self._noise(self._batch))).mean()
+            opt_g.zero_grad(set_to_none=True)
+            loss_g.backward()
+            opt_g.step()
+            self.history_.append(w_est.item())
+            if verbose and (step + 1) % max(1, self._steps // 10) == 0:
+                print(f"wgan-gp step {step + 1}/{self._steps}  W≈{float(w_est):.4f}  "
+                      f"{time.perf_counter() - start:.1f}s")
+        self.fit_seconds_ = time.perf_counter() - start
+        return self
+
+    def _noise(self, n: int, gen: torch.Generator | None = None) -> torch.Tensor:
+        z = torch.randn(n, self.latent_dim, generator=gen or self._gen)
+        return z.to(self._device)
+
+    def generate(self, n: int, seed: int | None = None) -> np.ndarray:
+        """n samples G(z), z ~ N(0, I) drawn from `seed`."""
+        self._check_fitted()
+        n = check_positive_int(n, "n")
+        gen = torch.Generator(device="cpu")
+        gen.manual_seed(0 if seed is None else int(seed))
+        with torch.no_grad():
+            return self._unstandardise(self.generator_(self._noise(n, gen)))
+
+
+class _EpsNet(nn.Module):
+    """ε_θ(x_t, t): an MLP on x_t concatenated with a sinusoidal embedding of t/T."""
+
+    def __init__(self, dim: int, width: int, depth: int, n_freq: int = 16):
+        super().__init__()
+        self.register_buffer("freq", torch.exp(torch.linspace(0.0, math.log(1000.0), n_freq)))
+        self.net = _mlp(dim + 2 * n_freq, dim, width, depth, nn.SiLU)
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        a = t[:, None] * self.freq[None, :]
+        return self.net(torch.cat([x, torch.sin(a), torch.cos(a)], dim=1))
+
+
+class DDPM(_VectorGenerator):
+    """Denoising diffusion probabilistic model on vectors.
+
+    Args:
+        timesteps: T; beta_start/beta_end: the linear β schedule; steps: training updates;
+        sampler: "ddim" (deterministic, `ddim_steps` steps) or "ddpm" (full ancestral chain);
+        width/depth: hidden layers of ε_θ; lr decays linearly to 0 over training.
+    """
+
+    def __init__(self, *, timesteps: int = 1000, beta_start: float = 1e-4, beta_end: float = 0.02,
+                 steps: int = 8000, batch_size: int = 512, width: int = 128, depth: int = 3,
+                 lr: float = 2e-3, sampler: str = "ddim", ddim_steps: int = 100,
+                 seed: int | None = 0, device: str = "cpu"):
+        super().__init__(steps=steps, batch_size=batch_size, width=width, depth=depth, lr=lr,
+                         seed=seed, device=device)
+        self.timesteps = timesteps
+        self.beta_start = beta_start
+        self.beta_end = beta_end
+        self.sampler = sampler
+        self.ddim_steps = ddim_steps
+
+    def _schedule(self) -> None:
+        t = check_positive_int(self.timesteps, "timesteps")
+        b0 = check_positive_float(self.beta_start, "beta_start")
+        b1 = check_positive_float(self.beta_end, "beta_end")
+        if not b0 <= b1 < 1:
+            raise BrenierError(f"beta_end: expected beta_start ≤ beta_end < 1, got {b0}, {b1}")
+        self.betas_ = torch.linspace(b0, b1, t, dtype=torch.float64)
+        self.alpha_bar_ = torch.cumprod(1 - self.betas_, dim=0)
+
+    def fit(self, data: Any, verbose: bool = False) -> DDPM:
+        """Train ε_θ on data (n, d); `history_` keeps the loss per step."""
+        x = self._setup(data)
+        self._schedule()
+        check_choice(self.sampler, "sampler", ("ddim", "ddpm"))
+        n_t = len(self.betas_)
+        self.net_ = self._seeded(lambda: _EpsNet(self.dim_, self.width, self.depth).to(self._device))
+        opt = torch.optim.Adam(self.net_.parameters(), lr=self.lr)
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1 - s / self._steps)
+        ab = self.alpha_bar_.float().to(self._device)
+        self.history_ = []
+        start = time.perf_counter()
+        for step in range(self._steps):
+            x0 = self._batch_of(x)
+            t = torch.randint(0, n_t, (len(x0),), generator=self._gen).to(self._device)
+            eps = torch.randn(x0.shape, generator=self._gen).to(self._device)
+            a = ab[t][:, None]
+            xt = a.sqrt() * x0 + (1 - a).sqrt() * eps
+            loss = ((self.net_(xt, t.float() / n_t) - eps) ** 2).mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            self.history_.append(loss.item())
+            if verbose and (step + 1) % max(1, self._steps // 10) == 0:
+                print(f"ddpm step {step + 1}/{self._steps}  loss {float(loss):.4f}  "
+                      f"{time.perf_counter() - start:.1f}s")
+        self.fit_seconds_ = time.perf_counter() - start
+        return self
+
+    def generate(self, n: int, seed: int | None = None, sampler: str | None = None,
+                 ddim_steps: int | None = None) -> np.ndarray:
+        """n samples by reversing the diffusion from x_T ~ N(0, I) drawn from `seed`."""
+        self._check_fitted()
+        n = check_positive_int(n, "n")
+        sampler = check_choice(sampler or self.sampler, "sampler", ("ddim", "ddpm"))
+        gen = torch.Generator(device="cpu")
+        gen.manual_seed(0 if seed is None else int(seed))
+        x = torch.randn(n, self.dim_, generator=gen, dtype=torch.float64)
+        n_t = len(self.betas_)
+        ab = self.alpha_bar_
+        with torch.no_grad():
+            if sampler == "ddpm":
+                for t in range(n_t - 1, -1, -1):
+                    eps = self._eps(x, t)
+                    beta, a_t = self.betas_[t], ab[t]
+                    mean = (x - beta / (1 - a_t).sqrt() * eps) / (1 - beta).sqrt()
+                    if t > 0:
+                        var = beta * (1 - ab[t - 1]) / (1 - a_t)  # posterior variance β̃_t
+                        x = mean + var.sqrt() * torch.randn(x.shape, generator=gen, dtype=x.dtype)
+                    else:
+                        x = mean
+            else:
+                k = check_positive_int(ddim_steps or self.ddim_steps, "ddim_steps")
+                ts = np.unique(np.linspace(0, n_t - 1, min(k, n_t)).round().astype(int))[::-1]
+                for i, t in enumerate(ts):
+                    eps = self._eps(x, int(t))
+                    a_t = ab[t]
+                    x0 = (x - (1 - a_t).sqrt() * eps) / a_t.sqrt()
+                    a_prev = ab[ts[i + 1]] if i + 1 < len(ts) else torch.tensor(1.0, dtype=x.dtype)
+                    x = a_prev.sqrt() * x0 + (1 - a_prev).sqrt() * eps
+        return self._unstandardise(x)
+
+    def _eps(self, x: torch.Tensor, t: int) -> torch.Tensor:
+        tt = torch.full((len(x),), t / len(self.betas_), dtype=torch.float32, device=self._device)
+        return self.net_(x.float().to(self._device), tt).double().cpu()

@@ -1,0 +1,985 @@
+"""Power (Laguerre) diagrams clipped to a convex domain D ⊂ R^d, d ∈ {2, 3}, and exact integrals
+over their cells.
+
+Cells: W_i(h) = {x ∈ D : ⟨x, y_i⟩ + h_i ≥ ⟨x, y_j⟩ + h_j for all j}. The regular triangulation dual
+to the diagram is the lower convex hull of the lifted points (y_i, −h_i) (scipy.spatial / qhull);
+its simplices give the power vertices and its (d−1)-faces the facets F_ij = W_i ∩ W_j.
+
+Integrals use the divergence theorem with a field F = Φ e_1, ∂Φ/∂x_1 = f, Φ = 0 on the plane
+x_1 = a_1 (a_1 = min of x_1 over D):   ∫_{W_i} f = Σ_j n_ij,1 ∫_{F_ij} Φ + Σ_k n_k,1 ∫_{W_i ∩ ∂_k D} Φ,
+with n_ij = (y_j − y_i)/|y_j − y_i| and ∂_k D the faces of D. Facet integrals are exact quadrature
+rules (Simpson on segments, edge midpoints on triangles); the pieces of ∂D are the restricted
+diagram one dimension lower. A pixel density is integrated piece by piece after splitting facets
+at the grid lines (Φ is then piecewise quadratic). Everything is vectorised over facets: the only
+Python loops run over the faces of D and the clipping planes.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.spatial import ConvexHull, QhullError
+
+from ..validation import BrenierError
+
+# ---------------------------------------------------------------------------------------- domains
+
+
+@dataclass
+class Polytope:
+    """A convex polytope {x : A x ≤ b} (rows of A are unit outer normals) with its vertices.
+
+    In 2-D `vertices` are in counter-clockwise order and edge k runs from vertex k to k+1 with
+    normal A[k]; in 3-D `faces[k]` lists the vertices of the face with normal A[k] in order.
+    """
+
+    A: np.ndarray
+    b: np.ndarray
+    vertices: np.ndarray
+    faces: list
+    volume: float
+    centroid: np.ndarray
+
+    @property
+    def dim(self) -> int:
+        return self.vertices.shape[1]
+
+    @classmethod
+    def box(cls, low, high) -> Polytope:
+        low, high = np.asarray(low, float), np.asarray(high, float)
+        d = len(low)
+        if d == 2:
+            v = np.array([[low[0], low[1]], [high[0], low[1]], [high[0], high[1]], [low[0], high[1]]])
+            return cls.from_vertices(v)
+        corners = np.array(list(itertools.product(*zip(low, high, strict=True))))
+        return cls.from_vertices(corners)
+
+    @classmethod
+    def from_vertices(cls, points, name: str = "vertices") -> Polytope:
+        """Convex hull of the given points (d ∈ {2, 3}, full-dimensional)."""
+        pts = np.asarray(points, float)
+        d = pts.shape[1]
+        try:
+            hull = ConvexHull(pts)
+        except (QhullError, ValueError) as exc:
+            raise BrenierError(f"{name}: the points do not span a {d}-D convex body ({exc})") from None
+        if d == 2:
+            v = pts[hull.vertices]  # counter-clockwise for 2-D hulls
+            e = np.roll(v, -1, axis=0) - v
+            n = np.c_[e[:, 1], -e[:, 0]]
+            n /= np.linalg.norm(n, axis=1, keepdims=True)
+            b = np.einsum("ij,ij->i", n, v)
+            return cls(n, b, v, [], float(hull.volume), _polygon_centroid(v))
+        eq = hull.equations
+        key = np.round(eq / np.abs(eq).max() * 1e9).astype(np.int64)
+        _, first, inverse = np.unique(key, axis=0, return_index=True, return_inverse=True)
+        A, b, faces = [], [], []
+        for f in range(len(first)):
+            normal = eq[first[f], :3]
+            idx = np.unique(hull.simplices[inverse.ravel() == f])
+            fv = pts[idx]
+            c = fv.mean(axis=0)
+            u = fv[0] - c if np.linalg.norm(fv[0] - c) > 0 else np.cross(normal, [1.0, 0, 0])
+            u /= np.linalg.norm(u)
+            w = np.cross(normal, u)
+            ang = np.arctan2((fv - c) @ w, (fv - c) @ u)
+            A.append(normal)
+            b.append(-eq[first[f], 3])
+            faces.append(idx[np.argsort(ang)])
+        used = np.unique(np.concatenate(faces))
+        remap = np.full(len(pts), -1)
+        remap[used] = np.arange(len(used))
+        faces = [remap[f] for f in faces]
+        tets = ConvexHull(pts[used])  # centroid from a cone decomposition
+        c0 = pts[used].mean(axis=0)
+        vol, mom = 0.0, np.zeros(3)
+        for s in tets.simplices:
+            p = pts[used][s]
+            v6 = abs(np.linalg.det(p - c0)) / 6
+            vol += v6
+            mom += v6 * (p.sum(axis=0) + c0) / 4
+        return cls(np.array(A), np.array(b), pts[used], faces, float(hull.volume), mom / vol)
+
+    def contains(self, x: np.ndarray, tol: float = 1e-12) -> np.ndarray:
+        scale = 1.0 + np.abs(self.b).max()
+        return np.all(x @ self.A.T <= self.b + tol * scale, axis=-1)
+
+
+def _polygon_centroid(v: np.ndarray) -> np.ndarray:
+    w = np.roll(v, -1, axis=0)
+    cr = v[:, 0] * w[:, 1] - w[:, 0] * v[:, 1]
+    a = cr.sum() / 2
+    return np.array([((v[:, 0] + w[:, 0]) * cr).sum(), ((v[:, 1] + w[:, 1]) * cr).sum()]) / (6 * a)
+
+
+@dataclass
+class Domain:
+    """Where μ lives: a convex polytope with μ uniform on it, or a box with a pixel/voxel density.
+
+    `grid` (when given) holds the density ρ per grid cell (∫ ρ = 1), axis k along x_k, over the
+    box `poly`.
+    """
+
+    poly: Polytope
+    grid: np.ndarray | None = None
+
+    @property
+    def dim(self) -> int:
+        return self.poly.dim
+
+    @property
+    def low(self) -> np.ndarray:
+        return self.poly.vertices.min(axis=0)
+
+    @property
+    def high(self) -> np.ndarray:
+        return self.poly.vertices.max(axis=0)
+
+    @property
+    def cell(self) -> np.ndarray:
+        return (self.high - self.low) / np.asarray(self.grid.shape)
+
+    def density_at(self, x: np.ndarray) -> np.ndarray:
+        """ρ(x) (0 outside D)."""
+        inside = self.poly.contains(x)
+        if self.grid is None:
+            return np.where(inside, 1.0 / self.poly.volume, 0.0)
+        idx = np.floor((x - self.low) / self.cell).astype(np.int64)
+        idx = np.clip(idx, 0, np.asarray(self.grid.shape) - 1)
+        return np.where(inside, self.grid[tuple(idx.T)], 0.0)
+
+
+# ---------------------------------------------------------------------------------------- result
+
+
+@dataclass
+class PowerDiagram:
+    """Exact integrals over the cells W_i(h) ∩ D.
+
+    masses (N,): μ(W_i); moments (N, d): ∫_{W_i} x dμ; pairs (P, 2) and facet_mass (P,):
+    μ-measure of the facet F_ij (length/area weighted by ρ), so the Hessian of the energy is
+    the Laplacian with weights facet_mass / |y_i − y_j|; segments (P, 2, 2) in 2-D: the clipped
+    facets.
+    """
+
+    masses: np.ndarray
+    moments: np.ndarray
+    pairs: np.ndarray
+    facet_mass: np.ndarray
+    segments: np.ndarray | None = None
+    triangulation: Triangulation | None = None
+
+    def centroids(self) -> np.ndarray:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(self.masses[:, None] > 0, self.moments / self.masses[:, None], np.nan)
+
+    def hessian(self, y: np.ndarray) -> sp.csr_matrix:
+        """∂μ(W_i)/∂h_j: the graph Laplacian L = diag(W 1) − W, W_ij = μ(F_ij)/|y_i − y_j|."""
+        n = len(y)
+        i, j = self.pairs.T
+        w = self.facet_mass / np.linalg.norm(y[i] - y[j], axis=1)
+        W = sp.coo_matrix((np.r_[w, w], (np.r_[i, j], np.r_[j, i])), shape=(n, n)).tocsr()
+        return (sp.diags(np.asarray(W.sum(axis=1)).ravel()) - W).tocsr()
+
+
+# ---------------------------------------------------------------------------------------- triangulation
+
+
+def score_floor(y: np.ndarray, h: np.ndarray, verts: np.ndarray) -> float:
+    """A lower bound of u_h on D: max_i min_v ⟨v, y_i⟩ + h_i (affine functions peak at vertices)."""
+    best = -np.inf
+    for a in range(0, len(y), 1 << 16):
+        s = verts @ y[a:a + (1 << 16)].T + h[a:a + (1 << 16)]
+        best = max(best, float(s.min(axis=0).max()))
+    return best
+
+
+DUMMY_FACTOR = 3.0
+SPATIAL_SORT = True
+QHULL_OPTIONS = "Qt Q3 Q5"
+
+
+def _spatial_order(Y: np.ndarray) -> np.ndarray:
+    """Points sorted along a coarse grid (rows of cells, boustrophedon) so qhull walks locally."""
+    n, d = Y.shape
+    lo, hi = Y.min(axis=0), Y.max(axis=0)
+    k = max(1, int(round((n / 8) ** (1.0 / d))))
+    cell = np.minimum(((Y - lo) / np.maximum(hi - lo, 1e-300) * k).astype(np.int64), k - 1)
+    keys = [cell[:, 0]]
+    for a in range(1, d):
+        flip = (cell[:, a - 1] % 2 == 1)
+        keys.append(np.where(flip, k - 1 - cell[:, a], cell[:, a]))
+    return np.lexsort(keys[::-1] + [])
+
+
+@dataclass
+class Triangulation:
+    """Regular triangulation of (y, h) plus 2^d dummy sites (indices ≥ n_real) bounding every cell.
+
+    simplices (T, d+1) into Y; neighbours (T, d+1): simplex opposite each vertex, or −1;
+    vertices (T, d): the power vertex where the simplex's sites tie; complete: every real site is
+    a vertex (no empty cell)."""
+
+    Y: np.ndarray
+    H: np.ndarray
+    simplices: np.ndarray
+    neighbors: np.ndarray
+    vertices: np.ndarray
+    n_real: int
+    complete: bool
+    how: str = "qhull"  # how it was obtained: 'qhull', 'kept' or 'flipped'
+
+
+def _dummy_heights(y, h, verts, dummies):
+    floor = score_floor(y, h, verts)
+    top = (verts @ dummies.T).max(axis=0)
+    return floor - top - (1.0 + abs(floor))
+
+
+def _power_vertices(Y: np.ndarray, H: np.ndarray, simp: np.ndarray):
+    """x with ⟨x, Y_a⟩ + H_a equal over each simplex; (x (T, d), ok (T,) well-conditioned)."""
+    d = Y.shape[1]
+    base = Y[simp[:, 0]]
+    M = Y[simp[:, 1:]] - base[:, None, :]
+    rhs = H[simp[:, :1]] - H[simp[:, 1:]]
+    if d == 2:  # Cramer's rule
+        det = M[:, 0, 0] * M[:, 1, 1] - M[:, 0, 1] * M[:, 1, 0]
+        size = np.linalg.norm(M[:, 0], axis=1) * np.linalg.norm(M[:, 1], axis=1)
+        ok = np.abs(det) > 1e-10 * size
+        det = np.where(ok, det, 1.0)
+        x0 = (rhs[:, 0] * M[:, 1, 1] - M[:, 0, 1] * rhs[:, 1]) / det
+        x1 = (M[:, 0, 0] * rhs[:, 1] - rhs[:, 0] * M[:, 1, 0]) / det
+        return np.c_[x0, x1], ok
+    det = np.linalg.det(M)
+    size = np.prod(np.linalg.norm(M, axis=2), axis=1)
+    ok = np.abs(det) > 1e-10 * size
+    M = np.where(ok[:, None, None], M, np.eye(d))
+    x = np.linalg.solve(M, rhs[..., None])[..., 0]
+    return x, ok
+
+
+def _still_regular(tri: Triangulation, H: np.ndarray, vtx: np.ndarray) -> bool:
+    """Local regularity of every interior face for the new heights (⇒ global regularity)."""
+    simp, nbr = tri.simplices, tri.neighbors
+    t, k = np.nonzero(nbr >= 0)
+    nb = nbr[t, k]
+    opp = simp[nb].sum(axis=1) - (simp[t].sum(axis=1) - simp[t, k])
+    x = vtx[t]
+    s_opp = np.einsum("ij,ij->i", x, tri.Y[opp]) + H[opp]
+    s_own = np.einsum("ij,ij->i", x, tri.Y[simp[t, 0]]) + H[simp[t, 0]]
+    return bool(np.all(s_opp <= s_own + 1e-11 * (1.0 + np.abs(s_own))))
+
+
+def regular_triangulation(y: np.ndarray, h: np.ndarray, verts: np.ndarray,
+                          previous: Triangulation | None = None) -> Triangulation:
+    """Lower hull of (y_i, −h_i) plus 2^d dummy sites near the bounding box whose cells miss D.
+
+    With `previous` (same y), its combinatorics are kept when they are still regular for h."""
+    n, d = y.shape
+    if previous is not None and previous.complete and previous.n_real == n:
+        H = np.r_[h, _dummy_heights(y, h, verts, previous.Y[n:])]
+        simp, nbr = previous.simplices, previous.neighbors
+        repaired = _flip_repair(previous.Y, H, simp, nbr) if d == 2 else None
+        if repaired is not None:  # Lawson 2-2 flips (every site stays a vertex)
+            simp, nbr, flips = repaired
+            vtx, ok = _power_vertices(previous.Y, H, simp)
+            if ok.all():
+                return Triangulation(previous.Y, H, simp, nbr, vtx, n, True,
+                                     "flipped" if flips else "kept")
+        else:
+            vtx, ok = _power_vertices(previous.Y, H, simp)
+            if ok.all() and _still_regular(previous, H, vtx):
+                return Triangulation(previous.Y, H, simp, nbr, vtx, n, True, "kept")
+    pts = np.vstack([y, verts])
+    c = (pts.max(axis=0) + pts.min(axis=0)) / 2
+    half = (pts.max(axis=0) - pts.min(axis=0)) / 2
+    half = np.maximum(half, 1e-3 * max(float(half.max()), 1e-12))
+    dummies = c + DUMMY_FACTOR * half * np.array(list(itertools.product([-1.0, 1.0], repeat=d)))
+    Y = np.vstack([y, dummies])
+    H = np.r_[h, _dummy_heights(y, h, verts, dummies)]
+    # lift z = −H; subtracting an affine function of y and scaling keeps the lower hull
+    z = -H
+    X1 = np.c_[np.ones(n), y]
+    coef = np.linalg.lstsq(X1, z[:n], rcond=None)[0] if n > d else np.r_[z[:n].mean(), np.zeros(d)]
+    zr = z - (coef[0] + Y @ coef[1:])
+    spread = float(np.ptp(zr[:n])) if n > 1 else 1.0
+    scale = (float(np.ptp(y, axis=0).max()) if n > 1 else 1.0) / (spread if spread > 0 else 1.0)
+    scale = scale if np.isfinite(scale) and scale > 0 else 1.0
+    order = _spatial_order(Y) if SPATIAL_SORT else np.arange(len(Y))
+    try:
+        hull = ConvexHull(np.c_[Y, zr * scale][order], qhull_options=QHULL_OPTIONS)
+    except QhullError as exc:  # pragma: no cover - dummies make the input full-dimensional
+        raise BrenierError(f"targets: qhull failed on the regular triangulation ({exc})") from None
+    eq = hull.equations
+    lower = eq[:, d] < -1e-12
+    lid = np.full(len(eq), -1)
+    lid[lower] = np.arange(lower.sum())
+    simp = order[hull.simplices[lower]]
+    nbr = lid[hull.neighbors[lower]]
+    vtx, ok = _power_vertices(Y, H, simp)
+    if not ok.all():  # flat simplices (co-spherical sites): the facet plane's slope
+        slope = -eq[lower, :d] / (eq[lower, d:d + 1] * scale) + coef[1:]
+        vtx[~ok] = slope[~ok]
+    complete = len(np.unique(simp[simp < n])) == n
+    if d == 2:  # counter-clockwise simplices (the flip repair relies on it)
+        e1, e2 = Y[simp[:, 1]] - Y[simp[:, 0]], Y[simp[:, 2]] - Y[simp[:, 0]]
+        cw = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0] < 0
+        simp[cw] = simp[cw][:, [0, 2, 1]]
+        nbr[cw] = nbr[cw][:, [0, 2, 1]]
+    return Triangulation(Y, H, simp, nbr, vtx, n, complete)
+
+
+_FLIP_KERNEL = None
+
+
+def _flip_kernel():
+    """Numba-compiled Lawson flips for a 2-D regular triangulation (None without numba)."""
+    global _FLIP_KERNEL
+    if _FLIP_KERNEL is not None:
+        return _FLIP_KERNEL or None
+    try:
+        import numba
+    except ImportError:  # pragma: no cover
+        _FLIP_KERNEL = False
+        return None
+
+    @numba.njit(cache=True)
+    def repair(Y, z, simp, nbr, max_flips):
+        T = simp.shape[0]
+        stack = np.empty(4 * max_flips + 3 * T, np.int64)
+        top = 0
+        for t in range(T):
+            for k in range(3):
+                if nbr[t, k] > t:
+                    stack[top] = t * 3 + k
+                    top += 1
+        flips = 0
+        while top > 0:
+            top -= 1
+            t = stack[top] // 3
+            k = stack[top] % 3
+            nb = nbr[t, k]
+            if nb < 0:
+                continue
+            a = simp[t, k]
+            b = simp[t, (k + 1) % 3]
+            c = simp[t, (k + 2) % 3]
+            k2 = -1
+            for j in range(3):
+                if nbr[nb, j] == t:
+                    k2 = j
+            if k2 < 0:
+                return -1
+            dd = simp[nb, k2]
+            # lifted dd below the plane of lifted (a, b, c) ⇔ the edge bc is not regular
+            bx, by, bz = Y[b, 0] - Y[a, 0], Y[b, 1] - Y[a, 1], z[b] - z[a]
+            cx, cy, cz = Y[c, 0] - Y[a, 0], Y[c, 1] - Y[a, 1], z[c] - z[a]
+            dx, dy, dz = Y[dd, 0] - Y[a, 0], Y[dd, 1] - Y[a, 1], z[dd] - z[a]
+            det = bx * (cy * dz - cz * dy) - by * (cx * dz - cz * dx) + bz * (cx * dy - cy * dx)
+            mag = (abs(bx) + abs(by) + abs(bz)) * (abs(cx) + abs(cy) + abs(cz)) * (
+                abs(dx) + abs(dy) + abs(dz))
+            if det >= -1e-13 * mag:
+                continue
+            if bx * dy - by * dx <= 0 or dx * cy - dy * cx <= 0:
+                return -1  # a reflex quad: a site would have to disappear
+            n_ca = nbr[t, (k + 1) % 3]
+            n_ab = nbr[t, (k + 2) % 3]
+            n_bd = nbr[nb, (k2 + 1) % 3]
+            n_dc = nbr[nb, (k2 + 2) % 3]
+            simp[t, 0], simp[t, 1], simp[t, 2] = a, b, dd
+            nbr[t, 0], nbr[t, 1], nbr[t, 2] = n_bd, nb, n_ab
+            simp[nb, 0], simp[nb, 1], simp[nb, 2] = a, dd, c
+            nbr[nb, 0], nbr[nb, 1], nbr[nb, 2] = n_dc, n_ca, t
+            if n_bd >= 0:
+                for j in range(3):
+                    if nbr[n_bd, j] == nb:
+                        nbr[n_bd, j] = t
+            if n_ca >= 0:
+                for j in range(3):
+                    if nbr[n_ca, j] == t:
+                        nbr[n_ca, j] = nb
+            flips += 1
+            if flips > max_flips:
+                return -1
+            stack[top] = t * 3 + 0
+            stack[top + 1] = t * 3 + 2
+            stack[top + 2] = nb * 3 + 0
+            stack[top + 3] = nb * 3 + 1
+            top += 4
+        return flips
+
+    _FLIP_KERNEL = repair
+    return repair
+
+
+_FACET_KERNEL = None
+
+
+def _facet_kernel():
+    """Numba-compiled sums over the inside triangles (c_ij, v_a, v_b) of each facet, uniform ρ:
+    area and ∫ Φ for Φ = ρ (x_1 − a_1), ρ (x_1² − a_1²)/2, x_2 ρ (x_1 − a_1), x_3 ρ (x_1 − a_1)."""
+    global _FACET_KERNEL
+    if _FACET_KERNEL is not None:
+        return _FACET_KERNEL or None
+    try:
+        import numba
+    except ImportError:  # pragma: no cover
+        _FACET_KERNEL = False
+        return None
+
+    @numba.njit(cache=True)
+    def facets(center, vtx, ea, eb, owner, rho0, a1, area, vals):
+        for e in range(ea.shape[0]):
+            p = owner[e]
+            c0, c1, c2 = center[p, 0], center[p, 1], center[p, 2]
+            a0, a1_, a2 = vtx[ea[e], 0], vtx[ea[e], 1], vtx[ea[e], 2]
+            b0, b1, b2 = vtx[eb[e], 0], vtx[eb[e], 1], vtx[eb[e], 2]
+            u0, u1, u2 = a0 - c0, a1_ - c1, a2 - c2
+            w0, w1, w2 = b0 - c0, b1 - c1, b2 - c2
+            x = u1 * w2 - u2 * w1
+            y = u2 * w0 - u0 * w2
+            z = u0 * w1 - u1 * w0
+            ar = 0.5 * np.sqrt(x * x + y * y + z * z)
+            area[p] += ar
+            s0 = s1 = s2 = s3 = 0.0
+            for q in range(3):  # edge midpoints: exact for quadratics
+                if q == 0:
+                    m0, m1, m2 = (c0 + a0) / 2, (c1 + a1_) / 2, (c2 + a2) / 2
+                elif q == 1:
+                    m0, m1, m2 = (a0 + b0) / 2, (a1_ + b1) / 2, (a2 + b2) / 2
+                else:
+                    m0, m1, m2 = (b0 + c0) / 2, (b1 + c1) / 2, (b2 + c2) / 2
+                t = rho0 * (m0 - a1)
+                s0 += t
+                s1 += rho0 * (m0 * m0 - a1 * a1) / 2
+                s2 += m1 * t
+                s3 += m2 * t
+            vals[p, 0] += ar * s0 / 3
+            vals[p, 1] += ar * s1 / 3
+            vals[p, 2] += ar * s2 / 3
+            vals[p, 3] += ar * s3 / 3
+
+    _FACET_KERNEL = facets
+    return facets
+
+
+def _flip_repair(Y, H, simp, nbr):
+    """Flip the non-regular edges of a 2-D triangulation: (simplices, neighbours, number of
+    flips), or None when a site would have to leave (or numba is missing)."""
+    kernel = _flip_kernel()
+    if kernel is None:
+        return None
+    s, nb = simp.copy(), nbr.copy()
+    flips = kernel(Y, -H, s, nb, 4 * len(s))
+    return (s, nb, flips) if flips >= 0 else None
+
+
+def _interior_faces(simp: np.ndarray, nbr: np.ndarray, n_real: int):
+    """(d−1)-faces shared by two simplices: (face vertex ids (F, d), simplex a, simplex b)."""
+    T, k = simp.shape
+    t = np.repeat(np.arange(T), k)
+    opp = np.tile(np.arange(k), T)
+    nb = nbr.ravel()
+    keep = nb > t
+    t, opp, nb = t[keep], opp[keep], nb[keep]
+    mask = np.ones((len(t), k), bool)
+    mask[np.arange(len(t)), opp] = False
+    face = simp[t][mask].reshape(len(t), k - 1)
+    real = (face < n_real).sum(axis=1) >= 2
+    return face[real], t[real], nb[real]
+
+
+# ---------------------------------------------------------------------------------------- helpers
+
+
+def _clip_segments(p0, p1, poly: Polytope):
+    """Cyrus–Beck: parameters t0 ≤ t1 of p0 + t (p1 − p0) inside D, and the plane index (or −1)
+    that made each end."""
+    S = len(p0)
+    t0, t1 = np.zeros(S), np.ones(S)
+    k0, k1 = np.full(S, -1), np.full(S, -1)
+    if S == 0:
+        return t0, t1, k0, k1
+    dvec = p1 - p0
+    scale = 1.0 + np.abs(poly.b).max()
+    for k in range(len(poly.b)):
+        a, b = poly.A[k], poly.b[k]
+        num = b - p0 @ a
+        den = dvec @ a
+        par = np.abs(den) <= 1e-300
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t = num / den
+        enter = (den < 0) & ~par
+        leave = (den > 0) & ~par
+        upd = enter & (t > t0)
+        t0 = np.where(upd, t, t0)
+        k0 = np.where(upd, k, k0)
+        upd = leave & (t < t1)
+        t1 = np.where(upd, t, t1)
+        k1 = np.where(upd, k, k1)
+        out = par & (num < -1e-14 * scale)
+        t1 = np.where(out, -1.0, t1)
+    return t0, t1, k0, k1
+
+
+def _argmax_sites(x: np.ndarray, y: np.ndarray, h: np.ndarray, cand: np.ndarray | None = None):
+    """argmax_i ⟨x, y_i⟩ + h_i over `cand` (all sites when None), chunked."""
+    ids = np.arange(len(y)) if cand is None else cand
+    out = np.empty(len(x), np.int64)
+    step = max(1, (1 << 24) // max(len(ids), 1))
+    for a in range(0, len(x), step):
+        s = x[a:a + step] @ y[ids].T + h[ids]
+        out[a:a + step] = ids[np.argmax(s, axis=1)]
+    return out
+
+
+def _simpson(f0, fm, f1, length):
+    """Simpson's rule on segments (exact for cubics): values (S, K) at both ends and the middle."""
+    return length[:, None] * (f0 + 4 * fm + f1) / 6
+
+
+def _quad_basis(s: np.ndarray) -> np.ndarray:
+    """[1, s1, s2, s1², s1 s2, s2²] at points s (..., 2)."""
+    s1, s2 = s[..., 0], s[..., 1]
+    return np.stack([np.ones_like(s1), s1, s2, s1 * s1, s1 * s2, s2 * s2], axis=-1)
+
+
+def _quad_antiderivative(s: np.ndarray, a1: float) -> np.ndarray:
+    """∫_{a1}^{s1} basis(t, s2) dt for the quadratic basis, shape (..., 6)."""
+    s1, s2 = s[..., 0], s[..., 1]
+
+    def G(t):
+        return np.stack([t, t * t / 2, t * s2, t**3 / 3, t * t * s2 / 2, t * s2 * s2], axis=-1)
+
+    return G(s1) - G(np.full_like(s1, a1))
+
+
+def _split_at_grid(p0, p1, low, cell, shape):
+    """Split segments at the grid lines: (segment id, t_a, t_b) of the pieces, ordered."""
+    S = len(p0)
+    d = p1 - p0
+    ids = [np.arange(S), np.arange(S)]
+    ts = [np.zeros(S), np.ones(S)]
+    for k in range(p0.shape[1]):
+        lo = (np.minimum(p0[:, k], p1[:, k]) - low[k]) / cell[k]
+        hi = (np.maximum(p0[:, k], p1[:, k]) - low[k]) / cell[k]
+        g0 = np.maximum(np.floor(lo).astype(np.int64) + 1, 1)
+        g1 = np.minimum(np.ceil(hi).astype(np.int64) - 1, shape[k] - 1)
+        cnt = np.where(np.abs(d[:, k]) > 0, np.maximum(g1 - g0 + 1, 0), 0)
+        tot = int(cnt.sum())
+        if tot == 0:
+            continue
+        rep = np.repeat(np.arange(S), cnt)
+        off = np.arange(tot) - np.repeat(np.cumsum(cnt) - cnt, cnt)
+        g = g0[rep] + off
+        ids.append(rep)
+        ts.append((low[k] + g * cell[k] - p0[rep, k]) / d[rep, k])
+    ids = np.concatenate(ids)
+    ts = np.clip(np.concatenate(ts), 0.0, 1.0)
+    order = np.lexsort((ts, ids))
+    ids, ts = ids[order], ts[order]
+    same = ids[1:] == ids[:-1]
+    return ids[:-1][same], ts[:-1][same], ts[1:][same]
+
+
+# ---------------------------------------------------------------------------------------- 2-D
+
+
+@dataclass
+class _Segments:
+    """Oriented pieces of ∂W_i: flux sign +1 to `i`, −1 to `j` (j = −1 for pieces of ∂D)."""
+
+    i: np.ndarray
+    j: np.ndarray
+    p0: np.ndarray
+    p1: np.ndarray
+    n1: np.ndarray  # x_1 component of the outer normal of W_i on the piece
+
+
+def _segments_2d(y, h, poly: Polytope, tri: Triangulation):
+    """Clipped facets and the owned pieces of ∂D (edges with n_1 ≠ 0 only)."""
+    n = len(y)
+    vtx = tri.vertices
+    face, ta, tb = _interior_faces(tri.simplices, tri.neighbors, n)
+    real = (face < n).all(axis=1)
+    face, ta, tb = face[real], ta[real], tb[real]
+    i, j = face[:, 0], face[:, 1]
+    p0, p1 = vtx[ta], vtx[tb]
+    t0, t1, k0, k1 = _clip_segments(p0, p1, poly)
+    keep = t1 > t0
+    i, j, p0, p1, t0, t1, k0, k1 = (a[keep] for a in (i, j, p0, p1, t0, t1, k0, k1))
+    dv = p1 - p0
+    q0, q1 = p0 + t0[:, None] * dv, p0 + t1[:, None] * dv
+    nij = y[j] - y[i]
+    nij /= np.linalg.norm(nij, axis=1, keepdims=True)
+    facets = _Segments(i, j, q0, q1, nij[:, 0])
+    # pieces of ∂D: breakpoints where facets leave D, owners by argmax at midpoints
+    V = poly.vertices
+    edge_dir = np.roll(V, -1, axis=0) - V
+    edge_len = np.linalg.norm(edge_dir, axis=1)
+    bk = np.r_[k0[k0 >= 0], k1[k1 >= 0]]
+    bp = np.vstack([q0[k0 >= 0], q1[k1 >= 0]])
+    cand_pairs = np.r_[i[k0 >= 0], j[k0 >= 0], i[k1 >= 0], j[k1 >= 0]]
+    use = np.abs(poly.A[:, 0]) > 1e-14
+    sel = use[bk]
+    bk, bp = bk[sel], bp[sel]
+    u = np.einsum("ij,ij->i", bp - V[bk], edge_dir[bk]) / edge_len[bk]
+    ek = np.flatnonzero(use)
+    allk = np.r_[bk, ek, ek]
+    allu = np.clip(np.r_[u, np.zeros(len(ek)), edge_len[ek]], 0, edge_len[np.r_[bk, ek, ek]])
+    order = np.lexsort((allu, allk))
+    allk, allu = allk[order], allu[order]
+    same = (allk[1:] == allk[:-1]) & (allu[1:] > allu[:-1])
+    pk, ua, ub = allk[:-1][same], allu[:-1][same], allu[1:][same]
+    e = edge_dir[pk] / edge_len[pk, None]
+    b0, b1 = V[pk] + ua[:, None] * e, V[pk] + ub[:, None] * e
+    corner_owner = _argmax_sites(V, y, h)
+    cand = np.unique(np.r_[cand_pairs, corner_owner])
+    owner = _argmax_sites((b0 + b1) / 2, y, h, cand) if len(pk) else np.zeros(0, np.int64)
+    bnd = _Segments(owner, np.full(len(pk), -1), b0, b1, poly.A[pk, 0])
+    return facets, bnd
+
+
+def _flux_2d(segs: list[_Segments], vals: list[np.ndarray], n: int) -> np.ndarray:
+    """Σ ± n_1 ∫Φ over pieces, per cell: (n, K)."""
+    K = vals[0].shape[1]
+    out = np.zeros((n, K))
+    for s, v in zip(segs, vals, strict=True):
+        f = s.n1[:, None] * v
+        for k in range(K):
+            out[:, k] += np.bincount(s.i, f[:, k], minlength=n)
+            inner = s.j >= 0
+            out[:, k] -= np.bincount(s.j[inner], f[inner, k], minlength=n)
+    return out
+
+
+def integrate_polynomials_2d(y, h, poly: Polytope, coefs: np.ndarray,
+                             tri: Triangulation | None = None):
+    """∫_{W_i ∩ D} q_k(x) dx for quadratics q_k (coefficients (K, 6) on [1, x1, x2, x1², x1x2, x2²]).
+
+    Returns (integrals (N, K), facets, boundary pieces)."""
+    tri = tri or regular_triangulation(y, h, poly.vertices)
+    facets, bnd = _segments_2d(y, h, poly, tri)
+    a1 = float(poly.vertices[:, 0].min())
+    vals = []
+    for s in (facets, bnd):
+        mid = (s.p0 + s.p1) / 2
+        f0 = _quad_antiderivative(s.p0, a1) @ coefs.T
+        fm = _quad_antiderivative(mid, a1) @ coefs.T
+        f1 = _quad_antiderivative(s.p1, a1) @ coefs.T
+        vals.append(_simpson(f0, fm, f1, np.linalg.norm(s.p1 - s.p0, axis=1)))
+    return _flux_2d([facets, bnd], vals, len(y)), facets, bnd
+
+
+def _grid_piece_values(s: _Segments, dom_low, cell, rho):
+    """Split pieces at pixel lines; Simpson integrals of Φ_mass, Φ_x1, Φ_x2 and ∫ρ ds per piece."""
+    n1, n2 = rho.shape
+    xs = dom_low[0] + cell[0] * np.arange(n1 + 1)
+    P = np.zeros((n1 + 1, n2))
+    P[1:] = np.cumsum(rho * cell[0], axis=0)
+    Q = np.zeros((n1 + 1, n2))
+    Q[1:] = np.cumsum(rho * ((xs[1:] ** 2 - xs[:-1] ** 2) / 2)[:, None], axis=0)
+    sid, ta, tb = _split_at_grid(s.p0, s.p1, dom_low, cell, rho.shape)
+    dv = s.p1 - s.p0
+    pa = s.p0[sid] + ta[:, None] * dv[sid]
+    pb = s.p0[sid] + tb[:, None] * dv[sid]
+    pm = (pa + pb) / 2
+    c = np.clip(np.floor((pm[:, 0] - dom_low[0]) / cell[0]).astype(np.int64), 0, n1 - 1)
+    r = np.clip(np.floor((pm[:, 1] - dom_low[1]) / cell[1]).astype(np.int64), 0, n2 - 1)
+    rh, xc = rho[c, r], xs[c]
+
+    def phi(p):
+        m = P[c, r] + rh * (p[:, 0] - xc)
+        m1 = Q[c, r] + rh * (p[:, 0] ** 2 - xc**2) / 2
+        return np.stack([m, m1, p[:, 1] * m], axis=1)
+
+    length = np.linalg.norm(pb - pa, axis=1)
+    piece = _simpson(phi(pa), phi(pm), phi(pb), length)
+    S = len(s.i)
+    vals = np.stack([np.bincount(sid, piece[:, k], minlength=S) for k in range(3)], axis=1)
+    wrho = np.bincount(sid, rh * length, minlength=S)
+    return vals, wrho
+
+
+def _diagram_2d(y, h, dom: Domain, segments: bool, reuse: Triangulation | None) -> PowerDiagram:
+    n = len(y)
+    poly = dom.poly
+    tri = regular_triangulation(y, h, poly.vertices, reuse)
+    if dom.grid is None:
+        rho0 = 1.0 / poly.volume
+        coefs = rho0 * np.eye(6)[:3]
+        integ, facets, bnd = integrate_polynomials_2d(y, h, poly, coefs, tri)
+        fmass = rho0 * np.linalg.norm(facets.p1 - facets.p0, axis=1)
+    else:
+        facets, bnd = _segments_2d(y, h, poly, tri)
+        low, cell = dom.low, dom.cell
+        vf, fmass = _grid_piece_values(facets, low, cell, dom.grid)
+        vb, _ = _grid_piece_values(bnd, low, cell, dom.grid)
+        integ = _flux_2d([facets, bnd], [vf, vb], n)
+    pairs = np.c_[facets.i, facets.j]
+    segs = np.stack([facets.p0, facets.p1], axis=1) if segments else None
+    return PowerDiagram(integ[:, 0], integ[:, 1:3], pairs, fmass, segs, tri)
+
+
+# ---------------------------------------------------------------------------------------- 3-D
+
+
+def _clip_polygons(polys: np.ndarray, cnt: np.ndarray, a: np.ndarray, b):
+    """Sutherland–Hodgman of convex polygons (K, M, 3) with `cnt` vertices by ⟨a, x⟩ ≤ b
+    (b a scalar or one value per polygon); returns (K, M + 1, 3) and the new counts."""
+    K, M, _ = polys.shape
+    if K == 0:
+        return np.zeros((0, M + 1, 3)), cnt
+    idx = np.arange(M)
+    nxt = (idx[None, :] + 1) % np.maximum(cnt[:, None], 1)
+    valid = idx[None, :] < cnt[:, None]
+    q = polys[np.arange(K)[:, None], nxt]
+    ds = polys @ a - np.broadcast_to(b, (K,))[:, None]
+    dq = np.take_along_axis(ds, nxt, axis=1)
+    ins, inq = ds <= 0, dq <= 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = np.where(ins != inq, ds / (ds - dq), 0.0)
+    cross = polys + t[..., None] * (q - polys)
+    out = np.empty((K, 2 * M, 3))
+    out[:, 0::2] = polys
+    out[:, 1::2] = cross
+    keep = np.empty((K, 2 * M), bool)
+    keep[:, 0::2] = ins & valid
+    keep[:, 1::2] = (ins != inq) & valid
+    new_cnt = keep.sum(axis=1)
+    order = np.argsort(~keep, axis=1, kind="stable")[:, :M + 1]
+    res = np.take_along_axis(out, order[..., None], axis=1)
+    return res, new_cnt
+
+
+def _fan_integrals(polys, cnt, funcs):
+    """∫ over convex polygons (K, M, 3) of quadratic functions (edge-midpoint rule on a fan).
+
+    `funcs(x, rows)` gives the F integrands at points x (k, 3) of polygons `rows`; returns
+    areas (K,) and integrals (K, F)."""
+    K, M, _ = polys.shape
+    area = np.zeros(K)
+    vals = None
+    p0 = polys[:, 0]
+    for k in range(1, M - 1):
+        rows = np.flatnonzero(k + 1 < cnt)
+        if len(rows) == 0:
+            break
+        a, b, c = polys[rows, k], polys[rows, k + 1], p0[rows]
+        ar = np.linalg.norm(np.cross(a - c, b - c), axis=1) / 2
+        f = funcs((c + a) / 2, rows) + funcs((a + b) / 2, rows) + funcs((b + c) / 2, rows)
+        if vals is None:
+            vals = np.zeros((K, f.shape[1]))
+        area[rows] += ar
+        vals[rows] += ar[:, None] * f / 3
+    return area, (vals if vals is not None else np.zeros((K, 4)))
+
+
+def _split_at_voxels(polys, cnt, owner, low, cell, shape):
+    """Cut convex polygons (K, M, 3) along the grid planes so each piece lies in one voxel."""
+    for k in range(3):
+        M = polys.shape[1]
+        valid = np.arange(M)[None, :] < cnt[:, None]
+        xk = np.where(valid, polys[:, :, k], np.nan)
+        lo = np.clip(np.floor((np.nanmin(xk, axis=1) - low[k]) / cell[k]), 0, shape[k] - 1)
+        hi = np.clip(np.floor((np.nanmax(xk, axis=1) - low[k]) / cell[k]), 0, shape[k] - 1)
+        lo, hi = lo.astype(np.int64), hi.astype(np.int64)
+        rep = np.repeat(np.arange(len(polys)), hi - lo + 1)
+        slab = lo[rep] + np.arange(len(rep)) - np.repeat(np.cumsum(hi - lo + 1) - (hi - lo + 1),
+                                                         hi - lo + 1)
+        P, C = polys[rep], cnt[rep]
+        e = np.eye(3)[k]
+        up = np.where(slab == shape[k] - 1, np.inf, low[k] + (slab + 1) * cell[k])
+        down = np.where(slab == 0, -np.inf, low[k] + slab * cell[k])
+        P, C = _clip_polygons(P, C, e, up)
+        P, C = _clip_polygons(P, C, -e, -down)
+        keep = C >= 3
+        polys, cnt, owner = P[keep], C[keep], owner[rep][keep]
+    return polys, cnt, owner
+
+
+def _face_frame(poly: Polytope, k: int):
+    normal = poly.A[k]
+    helper = np.eye(3)[np.argmin(np.abs(normal))]
+    u = np.cross(normal, helper)
+    u /= np.linalg.norm(u)
+    w = np.cross(normal, u)
+    o = poly.vertices[poly.faces[k]].mean(axis=0)
+    U = np.stack([u, w], axis=1)  # (3, 2)
+    return o, U
+
+
+def _touching(polys, cnt, poly: Polytope, k: int) -> np.ndarray:
+    """Polygons with a vertex on the plane of face k (clipped there)."""
+    scale = 1.0 + np.abs(poly.b).max()
+    dist = np.abs(polys @ poly.A[k] - poly.b[k])
+    valid = np.arange(polys.shape[1])[None, :] < cnt[:, None]
+    return ((dist <= 1e-9 * scale) & valid).any(axis=1)
+
+
+def _diagram_3d(y, h, dom: Domain, reuse: Triangulation | None) -> PowerDiagram:
+    n = len(y)
+    poly = dom.poly
+    a1 = float(poly.vertices[:, 0].min())
+    tri = regular_triangulation(y, h, poly.vertices, reuse)
+    vtx = tri.vertices
+    face, ta, tb = _interior_faces(tri.simplices, tri.neighbors, n)
+    # each face (a, b, c) carries the power edge [v_ta, v_tb], shared by facets ab, ac, bc;
+    # the facet F_ij is the fan of triangles (c_ij, v_ta, v_tb), c_ij the mean of its edge midpoints
+    pr = np.concatenate([face[:, [0, 1]], face[:, [0, 2]], face[:, [1, 2]]])
+    ea = np.tile(ta, 3)
+    eb = np.tile(tb, 3)
+    real = (pr < n).all(axis=1)
+    pr, ea, eb = np.sort(pr[real], axis=1), ea[real], eb[real]
+    ukey, inv = np.unique(pr[:, 0] * n + pr[:, 1], return_inverse=True)
+    P = len(ukey)
+    mid = (vtx[ea] + vtx[eb]) / 2
+    cnt_e = np.bincount(inv, minlength=P)
+    center = np.stack([np.bincount(inv, mid[:, k], minlength=P) for k in range(3)], 1) / cnt_e[:, None]
+    pairs = np.c_[ukey // n, ukey % n]
+    # classify the triangles against D; clip those that cross ∂D
+    ins_v = vtx @ poly.A.T <= poly.b + 1e-12
+    ins_c = center @ poly.A.T <= poly.b + 1e-12
+    all_in = ins_v[ea].all(1) & ins_v[eb].all(1) & ins_c[inv].all(1)
+    all_out = (~ins_v[ea] & ~ins_v[eb] & ~ins_c[inv]).any(1)
+    cr = ~all_in & ~all_out
+    m = len(poly.b)
+    polys = np.zeros((cr.sum(), 3 + m, 3))
+    polys[:, 0], polys[:, 1], polys[:, 2] = center[inv[cr]], vtx[ea[cr]], vtx[eb[cr]]
+    cnt = np.full(len(polys), 3)
+    for k in range(m):  # each plane adds at most one vertex: 3 + m slots always suffice
+        polys, cnt = _clip_polygons(polys, cnt, poly.A[k], poly.b[k])
+        polys = polys[:, :3 + m]
+    def inside_triangles():
+        return np.stack([center[inv[all_in]], vtx[ea[all_in]], vtx[eb[all_in]]], axis=1)
+
+    if dom.grid is None:
+        rho0 = 1.0 / poly.volume
+
+        def funcs(x, rows):  # Φ for the mass and the moments x_1, x_2, x_3 (F = Φ e_1)
+            t = rho0 * (x[:, 0] - a1)
+            return np.stack([t, rho0 * (x[:, 0] ** 2 - a1**2) / 2, x[:, 1] * t, x[:, 2] * t], 1)
+
+        area_cr, val_cr = _fan_integrals(polys, cnt, funcs)
+        kernel = _facet_kernel()
+        if kernel is not None:  # inside triangles summed per facet in compiled code
+            area_p, val_p = np.zeros(P), np.zeros((P, 4))
+            kernel(center, vtx, ea[all_in], eb[all_in], inv[all_in], rho0, a1, area_p, val_p)
+            owner = np.r_[np.arange(P), inv[cr]]
+            area, vals = np.r_[area_p, area_cr], np.r_[val_p, val_cr]
+        else:
+            tri_in = inside_triangles()
+            area_in, val_in = _fan_integrals(tri_in, np.full(len(tri_in), 3), funcs)
+            owner = np.r_[inv[all_in], inv[cr]]
+            area, vals = np.r_[area_in, area_cr], np.r_[val_in, val_cr]
+        wrho = rho0 * area
+    else:
+        low, cell, rho = dom.low, dom.cell, dom.grid
+        tri_in = inside_triangles()
+        pieces = np.zeros((len(tri_in) + len(polys), 3 + m + 6, 3))
+        pieces[:len(tri_in), :3] = tri_in
+        pieces[len(tri_in):, :3 + m] = polys
+        pc = np.r_[np.full(len(tri_in), 3), cnt]
+        keep = pc >= 3
+        pieces, pc, owner = _split_at_voxels(pieces[keep], pc[keep],
+                                             np.r_[inv[all_in], inv[cr]][keep], low, cell, rho.shape)
+        valid = np.arange(pieces.shape[1])[None, :] < pc[:, None]
+        cen = (pieces * valid[..., None]).sum(axis=1) / pc[:, None]
+        vox = np.clip(np.floor((cen - low) / cell).astype(np.int64), 0, np.asarray(rho.shape) - 1)
+        xs = low[0] + cell[0] * np.arange(rho.shape[0] + 1)
+        pre = np.zeros((rho.shape[0] + 1,) + rho.shape[1:])
+        pre[1:] = np.cumsum(rho * cell[0], axis=0)
+        pre2 = np.zeros_like(pre)
+        pre2[1:] = np.cumsum(rho * ((xs[1:] ** 2 - xs[:-1] ** 2) / 2)[:, None, None], axis=0)
+        c1, c2, c3 = vox.T
+        r_v, x_v = rho[c1, c2, c3], xs[c1]
+        p_v, q_v = pre[c1, c2, c3], pre2[c1, c2, c3]
+
+        def funcs(x, rows):
+            mass = p_v[rows] + r_v[rows] * (x[:, 0] - x_v[rows])
+            m1 = q_v[rows] + r_v[rows] * (x[:, 0] ** 2 - x_v[rows] ** 2) / 2
+            return np.stack([mass, m1, x[:, 1] * mass, x[:, 2] * mass], 1)
+
+        area, vals = _fan_integrals(pieces, pc, funcs)
+        wrho = r_v * area
+    fint = np.stack([np.bincount(owner, vals[:, f], minlength=P) for f in range(4)], 1)
+    fmass = np.bincount(owner, wrho, minlength=P)
+    i, j = pairs.T
+    nij = y[j] - y[i]
+    nij /= np.linalg.norm(nij, axis=1, keepdims=True)
+    integ = np.zeros((n, 4))
+    for f in range(4):
+        integ[:, f] += np.bincount(i, nij[:, 0] * fint[:, f], minlength=n)
+        integ[:, f] -= np.bincount(j, nij[:, 0] * fint[:, f], minlength=n)
+    # faces of D with n_1 ≠ 0: the restricted 2-D diagram of the sites touching them
+    tri_i, tri_j = pairs[inv[cr], 0], pairs[inv[cr], 1]
+    corner_owner = _argmax_sites(poly.vertices, y, h)
+    for k in range(m):
+        nk1 = poly.A[k, 0]
+        fv = poly.vertices[poly.faces[k]]
+        if abs(nk1) <= 1e-14 or np.all(fv[:, 0] == a1):  # F·n = 0 there (Φ = 0 on x_1 = a_1)
+            continue
+        touch = _touching(polys, cnt, poly, k)
+        cand = np.unique(np.r_[tri_i[touch], tri_j[touch], corner_owner])
+        if dom.grid is not None:  # the face x_1 = high_1 of the voxel box
+            integ[cand] += _voxel_face(y[cand], h[cand], dom, pre[-1], pre2[-1])
+            continue
+        o, U = _face_frame(poly, k)
+        z = y[cand] @ U
+        g = h[cand] + y[cand] @ o
+        fpoly = Polytope.from_vertices((fv - o) @ U, "source")
+        # integrands n_k1 · Φ_f restricted to the face, as quadratics in the face coordinates s
+        sample = fpoly.vertices.mean(axis=0) + np.array(
+            [[0, 0], [1, 0], [0, 1], [1, 1], [2, 0], [0, 2]], float) * (np.ptp(fpoly.vertices) + 1)
+        xs3 = o + sample @ U.T
+        rhs = nk1 * funcs(xs3, None)
+        coefs = np.linalg.solve(_quad_basis(sample), rhs).T
+        integ[cand] += integrate_polynomials_2d(z, g, fpoly, coefs)[0]
+    pos = fmass > 0
+    return PowerDiagram(integ[:, 0], integ[:, 1:4], pairs[pos], fmass[pos], None, tri)
+
+
+def _voxel_face(y, h, dom: Domain, total, total2):
+    """∫ over W_i ∩ {x_1 = high_1} of Φ (mass, x_1, x_2, x_3 moments): a 2-D pixel problem in
+    (x_2, x_3) with the column integrals ∫ρ dx_1 and ∫x_1 ρ dx_1 as densities."""
+    high1 = dom.high[0]
+    z = y[:, 1:]
+    g = h + high1 * y[:, 0]
+    fpoly = Polytope.box(dom.low[1:], dom.high[1:])
+    tri = regular_triangulation(z, g, fpoly.vertices)
+    facets, bnd = _segments_2d(z, g, fpoly, tri)
+    low2, cell2 = dom.low[1:], dom.cell[1:]
+    flux_t = _flux_2d([facets, bnd], [_grid_piece_values(s, low2, cell2, total)[0]
+                                      for s in (facets, bnd)], len(y))
+    flux_q = _flux_2d([facets, bnd], [_grid_piece_values(s, low2, cell2, total2)[0]
+                                      for s in (facets, bnd)], len(y))
+    return np.c_[flux_t[:, 0], flux_q[:, 0], flux_t[:, 1], flux_t[:, 2]]
+
+
+# ---------------------------------------------------------------------------------------- public
+
+
+def power_diagram(y: np.ndarray, h: np.ndarray, dom: Domain, *, segments: bool = False,
+                  reuse: Triangulation | None = None) -> PowerDiagram:
+    """Exact masses, moments and facet measures of the cells W_i(h) ∩ D (see module docstring).
+
+    `reuse`: the triangulation of an earlier call with the same y, kept when still regular."""
+    y = np.ascontiguousarray(y, dtype=np.float64)
+    h = np.ascontiguousarray(h, dtype=np.float64)
+    if len(y) == 1:
+        c = dom.poly.centroid if dom.grid is None else _grid_mean(dom)
+        return PowerDiagram(np.ones(1), c[None, :].copy(), np.zeros((0, 2), np.int64), np.zeros(0),
+                            np.zeros((0, 2, y.shape[1])) if segments else None, None)
+    if dom.dim == 2:
+        return _diagram_2d(y, h, dom, segments, reuse)
+    return _diagram_3d(y, h, dom, reuse)
+
+
+def _grid_mean(dom: Domain) -> np.ndarray:
+    axes = [dom.low[k] + dom.cell[k] * (np.arange(s) + 0.5) for k, s in enumerate(dom.grid.shape)]
+    mesh = np.meshgrid(*axes, indexing="ij")
+    w = dom.grid * np.prod(dom.cell)
+    return np.array([(w * m).sum() for m in mesh])

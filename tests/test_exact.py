@@ -1,0 +1,237 @@
+"""Exact semi-discrete OT (damped Newton on power diagrams) in 2-D and 3-D."""
+
+import numpy as np
+import pytest
+import torch
+
+from brenier import SemiDiscreteOT
+from brenier.measures import Gaussian, UniformBall, UniformCube
+from brenier.ot.exact import (
+    exact_cell_masses,
+    exact_centroids,
+    exact_mass_error,
+    exact_singular_edges,
+    solve_exact,
+    source_domain,
+)
+from brenier.ot.grid_density import GridDensity, UniformPolytope
+from brenier.validation import BrenierError
+
+torch.set_num_threads(1)
+
+
+def check_solution(src, y, w, h, tol=1e-9):
+    m = exact_cell_masses(src, y, h)
+    assert m.sum() == pytest.approx(1.0, abs=1e-12)
+    rel = np.abs(m - w) / w
+    assert rel.max() <= tol
+
+
+@pytest.mark.parametrize("d,n", [(2, 300), (3, 150)])
+def test_uniform_cube_converges_to_machine_precision(d, n):
+    rng = np.random.default_rng(0)
+    y = rng.random((n, d))
+    src = UniformCube(d, 0, 1)
+    h, n_iter, converged, hist = solve_exact(src, y, tol=1e-9)
+    assert converged and n_iter <= 15
+    check_solution(src, y, np.full(n, 1 / n), h)
+    assert hist[-1]["max_rel"] <= 1e-9 and all(r["min_mass"] > 0 for r in hist)
+    assert abs(h.mean()) < 1e-12
+
+
+def test_one_dimensional_product_reference():
+    """Product targets with product weights on the uniform square: the optimal cells are the
+    products of 1-D quantile intervals, i.e. cut x_1 at the cumulative weights of the first factor."""
+    rng = np.random.default_rng(2)
+    ya, yb = np.array([-1.0, 0.0, 2.0]), np.array([-0.5, 0.5, 1.0, 3.0])
+    wa, wb = rng.random(3) + 0.5, rng.random(4) + 0.5
+    wa, wb = wa / wa.sum(), wb / wb.sum()
+    y = np.array([[a, b] for a in ya for b in yb])
+    w = np.outer(wa, wb).ravel()
+    src = UniformCube(2)  # [−½, ½]²
+    h, _, converged, _ = solve_exact(src, y, w, tol=1e-10)
+    assert converged
+    check_solution(src, y, w, h, tol=1e-10)
+    # the 1-D reference heights: φ_{i+1} = φ_i − c_i (a_{i+1} − a_i) at the quantile cuts c_i
+    ca, cb = np.cumsum(wa)[:-1] - 0.5, np.cumsum(wb)[:-1] - 0.5
+    phi = np.r_[0, np.cumsum(-ca * np.diff(ya))]
+    psi = np.r_[0, np.cumsum(-cb * np.diff(yb))]
+    ref = np.add.outer(phi, psi).ravel()
+    assert np.allclose(h - h.mean(), ref - ref.mean(), atol=1e-9)
+
+
+def test_three_dimensional_product_reference():
+    axes = [np.array([0.1, 0.5, 0.7]), np.array([0.2, 0.9]), np.array([0.3, 0.4, 0.8])]
+    y = np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, 3)
+    src = UniformCube(3, 0, 1)
+    h, _, converged, _ = solve_exact(src, y, tol=1e-10)
+    assert converged
+    check_solution(src, y, np.full(len(y), 1 / len(y)), h, tol=1e-10)
+    c = exact_centroids(src, y, h)  # cells are boxes [k/3, (k+1)/3] × [j/2, …] × …
+    for k, a in enumerate(axes):
+        edges = np.linspace(0, 1, len(a) + 1)
+        mids = (edges[1:] + edges[:-1]) / 2
+        idx = np.searchsorted(a, y[:, k])
+        assert np.allclose(c[:, k], mids[idx], atol=1e-10)
+
+
+@pytest.mark.parametrize("case", ["clustered", "near_degenerate", "unequal", "collinear"])
+def test_hard_configurations_converge(case):
+    rng = np.random.default_rng(3)
+    src = UniformCube(2, 0, 1)
+    w = None
+    if case == "clustered":
+        y = np.r_[0.01 * rng.standard_normal((60, 2)) + [0.2, 0.3],
+                  0.002 * rng.standard_normal((60, 2)) + [0.9, 0.9]]
+    elif case == "near_degenerate":  # a lattice (co-circular quadruples) with a 1e-9 wobble
+        g = (np.arange(10) + 0.5) / 10
+        y = np.stack(np.meshgrid(g, g), -1).reshape(-1, 2) + 1e-9 * rng.standard_normal((100, 2))
+    elif case == "unequal":
+        y = rng.random((150, 2))
+        w = np.exp(rng.uniform(np.log(1e-4), 0, 150))  # weights spanning four decades
+    else:
+        y = np.c_[np.linspace(0, 1, 40), np.full(40, 0.5)]
+    n = len(y)
+    w = np.full(n, 1 / n) if w is None else w / w.sum()
+    h, n_iter, converged, hist = solve_exact(src, y, w, tol=1e-9)
+    assert converged, hist[-3:]
+    check_solution(src, y, w, h)
+    assert all(r["min_mass"] > 0 for r in hist)  # no cell ever emptied
+
+
+def test_polygon_ball_and_zero_weights():
+    rng = np.random.default_rng(4)
+    src = UniformPolytope([[0, 0], [2, 0], [2.5, 1.5], [0.5, 2]])
+    y = rng.standard_normal((80, 2))
+    w = rng.random(80)
+    w[:5] = 0  # these targets get empty cells
+    h, _, converged, _ = solve_exact(src, y, w, tol=1e-9)
+    assert converged
+    m = exact_cell_masses(src, y, h)
+    assert np.all(m[:5] == 0)
+    assert exact_mass_error(src, y, h, w)["max_rel"] <= 1e-9
+    disc = UniformBall(2, radius=1.0)
+    h, _, converged, _ = solve_exact(disc, y[5:], tol=1e-9)
+    assert converged
+
+
+def test_warm_start_and_callback():
+    rng = np.random.default_rng(5)
+    y = rng.random((200, 2))
+    src = UniformCube(2, 0, 1)
+    h, _, _, _ = solve_exact(src, y, tol=1e-6)
+    seen = []
+    h2, n_iter, converged, _ = solve_exact(src, y, h0=h, tol=1e-11, callback=seen.append)
+    assert converged and n_iter <= 2 and len(seen) == n_iter
+
+
+def test_pixel_density_with_empty_region():
+    img = np.ones((20, 20))
+    img[:, 8:12] = 0  # a vertical empty band: the support has two components
+    img[3:6, 2:5] = 5.0
+    src = GridDensity(img)
+    rng = np.random.default_rng(6)
+    y = rng.random((60, 2))
+    h, _, converged, hist = solve_exact(src, y, tol=1e-9)
+    assert converged
+    check_solution(src, y, np.full(60, 1 / 60), h)
+    assert hist[0]["smoothing"] > 0 and hist[-1]["smoothing"] == 0
+
+
+def test_voxel_density_with_empty_slab():
+    rng = np.random.default_rng(10)
+    vox = rng.random((6, 6, 6))
+    vox[:, 2:4, :] = 0  # the support has two components
+    src = GridDensity(vox, extent=(0, 1, 0, 2, 0, 1))
+    y = rng.random((50, 3)) * [1, 2, 1]
+    h, _, converged, hist = solve_exact(src, y, tol=1e-9)
+    assert converged
+    check_solution(src, y, np.full(50, 1 / 50), h)
+    c = exact_centroids(src, y, h)
+    assert np.all((c >= 0) & (c <= [1, 2, 1]))
+
+
+def test_agrees_with_monte_carlo_engine():
+    rng = np.random.default_rng(7)
+    y = rng.standard_normal((200, 2)) * 0.3
+    model = SemiDiscreteOT("uniform", seed=0, method="monte-carlo").fit(y)
+    src = UniformCube(2)  # the engine's 'uniform' = [−½, ½]²
+    exact = exact_cell_masses(src, y, model.heights_)
+    n = 1 << 21
+    mc = model.cell_masses(n_samples=n, seed=11)
+    sd = np.sqrt(exact * (1 - exact) / n)
+    assert np.all(np.abs(mc - exact) <= 5 * sd + 1e-12)  # same heights → same cells
+    nu = np.full(200, 1 / 200)
+    chi2 = float(np.sum((exact - nu) ** 2 / nu))
+    assert chi2 <= 4 * model.tol  # the engine's answer is as good as it claims (± its noise)
+    h, _, converged, _ = solve_exact(src, y, tol=1e-9)
+    assert converged
+    # heights agree to within what the engine's mass error allows: δh ≈ L⁺ δm
+    dh = (h - h.mean()) - (model.heights_ - model.heights_.mean())
+    assert np.sqrt(np.mean(dh**2)) < 0.05 * np.std(h)
+
+
+def test_singular_edges_separate_the_clusters():
+    disc = UniformBall(2, radius=1.0)
+    a = UniformBall(2, radius=0.3).sample(60, seed=1) + [-1.0, 0.0]  # two compact clusters
+    b = UniformBall(2, radius=0.3).sample(60, seed=2) + [1.0, 0.3]
+    y = np.r_[a, b]
+    h, _, converged, _ = solve_exact(disc, y, tol=1e-8)
+    assert converged
+    sing = exact_singular_edges(disc, y, h)
+    assert len(sing["pairs"]) > 0
+    side = np.r_[np.zeros(60), np.ones(60)]
+    assert np.all(side[sing["pairs"][:, 0]] != side[sing["pairs"][:, 1]])
+    # the singular curve crosses the disc: total length ≈ a chord
+    length = np.linalg.norm(sing["segments"][:, 1] - sing["segments"][:, 0], axis=1).sum()
+    assert 1.5 < length < 2.2
+    g = (np.arange(8) + 0.5) / 8  # one convex cluster: no singular set
+    y = np.stack(np.meshgrid(g, g), -1).reshape(-1, 2)
+    src = UniformCube(2, 0, 1)
+    h, _, _, _ = solve_exact(src, y, tol=1e-8)
+    assert len(exact_singular_edges(src, y, h)["pairs"]) == 0
+
+
+def test_bad_inputs_name_the_argument():
+    rng = np.random.default_rng(9)
+    with pytest.raises(BrenierError, match="source"):
+        source_domain(Gaussian(2))
+    with pytest.raises(BrenierError, match="source"):
+        solve_exact(UniformCube(4), rng.random((10, 4)))
+    with pytest.raises(BrenierError, match="targets"):
+        solve_exact(UniformCube(2), rng.random((10, 4)))
+    with pytest.raises(BrenierError, match="targets"):
+        solve_exact(UniformCube(2), rng.random((10, 3)))
+    with pytest.raises(BrenierError, match="weights"):
+        solve_exact(UniformCube(2), rng.random((10, 2)), -np.ones(10))
+    with pytest.raises(BrenierError, match="h0"):
+        solve_exact(UniformCube(2), rng.random((10, 2)), h0=np.zeros(3))
+    with pytest.raises(BrenierError, match="values"):
+        GridDensity(-np.ones((4, 4)))
+    with pytest.raises(BrenierError, match="all pixel values are zero"):
+        GridDensity(np.zeros((4, 4)))
+    with pytest.raises(BrenierError, match="extent"):
+        GridDensity(np.ones((4, 4)), extent=(0, 1, 1, 0))
+    with pytest.raises(BrenierError, match="singular edges"):
+        exact_singular_edges(UniformCube(3), rng.random((5, 3)), np.zeros(5))
+
+
+def test_grid_density_sampling_and_saving(tmp_path):
+    from brenier.measures import source_from_dict
+
+    img = np.zeros((6, 4))
+    img[1, 2], img[4, 0] = 3.0, 1.0
+    src = GridDensity(img, extent=(0, 3, -1, 1))
+    x = src.sample(40000, seed=1)
+    assert x.shape == (40000, 2) and src.dim == 2
+    in_a = (x[:, 0] >= 0.5) & (x[:, 0] < 1.0) & (x[:, 1] >= 0.0) & (x[:, 1] < 0.5)
+    assert abs(in_a.mean() - 0.75) < 0.01
+    assert np.allclose(src.mean(), [0.75 * 0.75 + 0.25 * 2.25, 0.75 * 0.25 + 0.25 * -0.75])
+    again = source_from_dict(src.to_dict(), src.arrays())
+    assert isinstance(again, GridDensity) and np.array_equal(again.values, src.values)
+    assert np.allclose(again.extent, src.extent)
+    poly = UniformPolytope([[0, 0], [1, 0], [0, 1]])
+    again = source_from_dict(poly.to_dict(), poly.arrays())
+    assert np.allclose(again.mean(), [1 / 3, 1 / 3])
+    s = poly.stream(3)
+    assert s.draw(10).shape == (10, 2)

@@ -1,0 +1,138 @@
+"""Power-diagram geometry: exact cell integrals against Monte-Carlo, closed forms and finite
+differences (brenier.ot.power)."""
+
+import numpy as np
+import pytest
+
+from brenier.ot.power import Domain, Polytope, power_diagram, regular_triangulation
+
+BOX2 = Domain(Polytope.box([0, 0], [1, 1]))
+BOX3 = Domain(Polytope.box([0, 0, 0], [1, 1, 1]))
+
+
+def mc_cells(dom, y, h, n, seed):
+    """Monte-Carlo masses and moments of W_i(h) ∩ D under the domain's density."""
+    rng = np.random.default_rng(seed)
+    lo, hi = dom.low, dom.high
+    x = lo + rng.random((n, dom.dim)) * (hi - lo)
+    w = dom.density_at(x) * np.prod(hi - lo) / n
+    idx = np.argmax(x @ y.T + h, axis=1)
+    m = np.bincount(idx, w, minlength=len(y))
+    mom = np.stack([np.bincount(idx, w * x[:, k], minlength=len(y)) for k in range(dom.dim)], 1)
+    return m, mom
+
+
+@pytest.mark.parametrize("dom", [
+    BOX2,
+    Domain(Polytope.from_vertices([[0, 0], [1, 0.2], [0.3, 1.0], [0.05, 0.7]])),
+    Domain(Polytope.box([-1, 0], [1, 0.5]),
+           grid=np.random.default_rng(5).random((7, 4)) * [[1, 0, 1, 1]] / 0.31),
+    BOX3,
+    Domain(Polytope.from_vertices(np.random.default_rng(6).random((12, 3)))),
+    Domain(Polytope.box([0, -1, 0], [1, 1, 0.5]),
+           grid=np.random.default_rng(9).random((5, 4, 6)) * [[[1, 1, 0, 1, 1, 1]]]),
+], ids=["square", "polygon", "pixels", "cube", "polyhedron", "voxels"])
+def test_masses_and_moments_match_monte_carlo(dom):
+    if dom.grid is not None:  # normalise the pixel density to a probability
+        dom = Domain(dom.poly, grid=dom.grid / (dom.grid.sum() * np.prod(dom.cell)))
+    rng = np.random.default_rng(0)
+    n = 40
+    y = rng.random((n, dom.dim)) * 1.4 - 0.2
+    h = -np.sum(y**2, axis=1) / 2 + 0.02 * rng.standard_normal(n)
+    D = power_diagram(y, h, dom)
+    assert D.masses.sum() == pytest.approx(1.0, abs=1e-12)
+    assert (D.masses >= -1e-15).all()
+    m, mom = mc_cells(dom, y, h, 1_500_000, seed=1)
+    sd = np.sqrt(np.maximum(m, 1e-4) / 1_500_000)  # binomial standard deviation (upper bound)
+    assert np.all(np.abs(D.masses - m) < 6 * sd + 1e-4)
+    assert np.all(np.abs(D.moments - mom) < 6 * sd[:, None] + 1e-4)
+    assert np.allclose(D.moments.sum(axis=0), mc_cells(dom, y[:1], h[:1], 400_000, 2)[1][0], atol=3e-3)
+
+
+def test_regular_grid_cells_are_exact_squares_and_cubes():
+    for dom, k in ((BOX2, 7), (BOX3, 4)):
+        d = dom.dim
+        axes = [(np.arange(k) + 0.5) / k] * d
+        y = np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, d)
+        D = power_diagram(y, -np.sum(y**2, axis=1) / 2, dom)
+        assert np.allclose(D.masses, 1 / k**d, atol=1e-13)
+        assert np.allclose(D.centroids(), y, atol=1e-12)
+
+
+def test_product_density_gives_product_cells():
+    """Separable pixel density ρ = f(x1) g(x2) and heights φ_a + ψ_b: cells are rectangles whose
+    masses are products of 1-D interval masses."""
+    rng = np.random.default_rng(3)
+    f, g = rng.random(5) + 0.1, rng.random(6) + 0.1
+    rho = np.outer(f, g)
+    dom = Domain(Polytope.box([0, 0], [1, 1]), grid=rho / (rho.sum() / 30))
+    ya, yb = np.array([0.1, 0.5, 0.6, 0.9]), np.array([0.2, 0.7, 0.8])
+    cuts_a, cuts_b = np.array([0.27, 0.55, 0.81]), np.array([0.33, 0.72])
+
+    def heights(yk, cuts):  # ⟨c, y_i⟩ + φ_i = ⟨c, y_{i+1}⟩ + φ_{i+1} at each cut c
+        return np.r_[0.0, np.cumsum(-cuts * np.diff(yk))]
+
+    def interval_mass(w, cuts):  # 1-D piecewise-constant density w on [0, 1]
+        cdf = lambda t: np.interp(t, np.linspace(0, 1, len(w) + 1), np.r_[0, np.cumsum(w)] / w.sum())  # noqa: E731
+        return np.diff(cdf(np.r_[0.0, cuts, 1.0]))
+
+    y = np.array([[a, b] for a in ya for b in yb])
+    h = np.add.outer(heights(ya, cuts_a), heights(yb, cuts_b)).ravel()
+    D = power_diagram(y, h, dom)
+    expected = np.outer(interval_mass(f, cuts_a), interval_mass(g, cuts_b)).ravel()
+    assert np.allclose(D.masses, expected, atol=1e-13)
+
+
+@pytest.mark.parametrize("dom", [
+    BOX2, BOX3,
+    Domain(Polytope.box([0, 0], [1, 1]), grid=np.random.default_rng(7).random((6, 5)) * 1.0),
+    Domain(Polytope.box([0, 0, 0], [1, 1, 1]), grid=np.random.default_rng(7).random((4, 3, 5))),
+], ids=["square", "cube", "pixels", "voxels"])
+def test_hessian_matches_finite_differences(dom):
+    rng = np.random.default_rng(4)
+    n = 30
+    y = rng.random((n, dom.dim))
+    h = -np.sum(y**2, axis=1) / 2 + 0.01 * rng.standard_normal(n)
+    D = power_diagram(y, h, dom)
+    L = D.hessian(y).toarray()
+    assert np.allclose(L.sum(axis=1), 0, atol=1e-10)
+    eps = 1e-6
+    for i in np.argsort(D.masses)[-3:]:
+        hp, hm = h.copy(), h.copy()
+        hp[i] += eps
+        hm[i] -= eps
+        fd = (power_diagram(y, hp, dom).masses - power_diagram(y, hm, dom).masses) / (2 * eps)
+        assert np.allclose(fd, L[:, i], atol=1e-6 * np.abs(L[:, i]).max() + 1e-9)
+
+
+def test_reused_triangulation_gives_the_same_cells():
+    rng = np.random.default_rng(8)
+    y = rng.random((500, 2))
+    h = -np.sum(y**2, axis=1) / 2
+    D0 = power_diagram(y, h, BOX2)
+    h2 = h + 2e-4 * rng.standard_normal(len(y))  # enough to need flips
+    D1 = power_diagram(y, h2, BOX2, reuse=D0.triangulation)
+    D2 = power_diagram(y, h2, BOX2)
+    assert D1.triangulation.how in ("flipped", "kept", "qhull")
+    assert np.allclose(D1.masses, D2.masses, atol=1e-14)
+    assert np.allclose(D1.moments, D2.moments, atol=1e-14)
+
+
+def test_hidden_sites_get_empty_cells_and_far_sites_are_fine():
+    y = np.array([[0.2, 0.2], [0.8, 0.3], [0.5, 0.5], [0.4, 0.9], [50.0, -40.0]])
+    h = -np.sum(y**2, axis=1) / 2
+    h[2] -= 1.0  # buried: its lifted point is above the lower hull
+    h[4] -= 1e4
+    D = power_diagram(y, h, BOX2)
+    assert D.masses[2] == 0 and D.masses[4] == 0
+    assert D.masses.sum() == pytest.approx(1.0, abs=1e-14)
+    tri = regular_triangulation(y, h, BOX2.poly.vertices)
+    assert not tri.complete
+
+
+def test_collinear_and_two_sites():
+    y = np.array([[0.1, 0.5], [0.5, 0.5], [0.9, 0.5]])
+    D = power_diagram(y, -np.sum(y**2, axis=1) / 2, BOX2)
+    assert np.allclose(D.masses, [0.3, 0.4, 0.3], atol=1e-14)
+    D = power_diagram(y[:2], np.zeros(2), BOX2)  # cut at ⟨x, y_0 − y_1⟩ = 0 → x1 = 0
+    assert np.allclose(D.masses, [0.0, 1.0], atol=1e-14)
