@@ -154,7 +154,9 @@ def test_voxel_density_with_empty_slab():
 def test_agrees_with_monte_carlo_engine():
     rng = np.random.default_rng(7)
     y = rng.standard_normal((200, 2)) * 0.3
-    model = SemiDiscreteOT("uniform", seed=0, method="monte-carlo").fit(y)
+    model = SemiDiscreteOT("uniform", seed=0, method="monte-carlo", max_batch=1 << 18,
+                           max_iter=80).fit(y)
+    assert model.converged_
     src = UniformCube(2)  # the engine's 'uniform' = [−½, ½]²
     exact = exact_cell_masses(src, y, model.heights_)
     n = 1 << 21

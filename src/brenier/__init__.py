@@ -1,11 +1,13 @@
 """brenier: geometric optimal-transport generative modelling (Gu's view of generative models)."""
 
 from . import manifold, measures
-from .measures import DiscreteMeasure, Empirical, Gaussian, UniformBall, UniformCube
+from .measures import (DiscreteMeasure, Empirical, Gaussian, GridDensity, UniformBall, UniformCube,
+                       UniformPolytope)
+from .morph import transport_images
 from .ot import SemiDiscreteOT, solve
 from .validation import BrenierError
 
 __version__ = "0.1.0"
 
 __all__ = ["BrenierError", "DiscreteMeasure", "Empirical", "Gaussian", "SemiDiscreteOT",
-           "UniformBall", "UniformCube", "manifold", "measures", "solve", "__version__"]
+           "GridDensity", "UniformBall", "UniformCube", "UniformPolytope", "transport_images", "manifold", "measures", "solve", "__version__"]

@@ -106,7 +106,7 @@ class SemiDiscreteOT:
 
             h, self.n_iter_, self.converged_, self.history_ = solve_exact(
                 src, y, nu, tol=EXACT_TOL,
-                max_iter=cfg.max_iter, callback=callback, verbose=verbose)
+                max_iter=max(cfg.max_iter, 200), callback=callback, verbose=verbose)
             self.heights_ = h - h.mean()
             return self
         seed = self.seed
