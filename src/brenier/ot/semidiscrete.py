@@ -315,6 +315,22 @@ class SemiDiscreteOT:
             done += m
         return (total / n) ** (1 / p)
 
+    def singular_set(self, threshold: float | str = "auto", n_samples: int | None = None,
+                     seed: int | None = 0):
+        """Adjacent cell pairs, their dihedral angles and which are singular (see ot.singular)."""
+        from .singular import singular_set
+
+        self._check_fitted()
+        return singular_set(self, threshold=threshold, n_samples=n_samples, seed=seed)
+
+    def generate(self, n: int, seed: int | None = None, threshold: float | str = "auto",
+                 extension: str = "pl", n_samples: int | None = None) -> np.ndarray:
+        """n new points by the (singular-aware) piecewise-linear extension of T (see ot.extend)."""
+        from .extend import generate
+
+        self._check_fitted()
+        return generate(self, n, seed=seed, threshold=threshold, extension=extension, n_samples=n_samples)
+
     # ------------------------------------------------------------------ files
     def save(self, path: str | os.PathLike) -> None:
         """Write targets, weights, heights and settings to a safetensors file (atomic)."""

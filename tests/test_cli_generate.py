@@ -1,0 +1,66 @@
+"""`brenier generate` and `brenier singular` on a saved potential."""
+
+import json
+import sys
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from brenier import SemiDiscreteOT
+from brenier.cli import app, main
+from brenier.validation import BrenierError
+
+
+@pytest.fixture(scope="module")
+def potential(tmp_path_factory):
+    rng = np.random.default_rng(0)
+    y = np.r_[rng.normal(size=(50, 2)) * 0.05 + [-1, 0], rng.normal(size=(50, 2)) * 0.05 + [1, 0]]
+    path = tmp_path_factory.mktemp("pot") / "two.safetensors"
+    SemiDiscreteOT("uniform", seed=0).fit(y).save(path)
+    return path
+
+
+def test_generate_writes_samples(potential, tmp_path):
+    out = tmp_path / "samples.npy"
+    result = CliRunner().invoke(app, ["generate", str(potential), "-n", "300", "--out", str(out),
+                                      "--seed", "1", "--n-samples", "50000"])
+    assert result.exit_code == 0, result.output
+    x = np.load(out)
+    assert x.shape == (300, 2) and np.abs(x[:, 0]).min() > 0.7
+    plain = tmp_path / "plain.npy"
+    result = CliRunner().invoke(app, ["generate", str(potential), "-n", "50", "--out", str(plain),
+                                      "--extension", "none"])
+    assert result.exit_code == 0, result.output
+    y = SemiDiscreteOT.load(potential).targets_
+    assert (np.abs(np.load(plain)[:, None] - y[None]).sum(-1).min(1) == 0).all()
+
+
+def test_singular_writes_json_and_plot(potential, tmp_path):
+    out, png = tmp_path / "s.json", tmp_path / "s.png"
+    result = CliRunner().invoke(app, ["singular", str(potential), "--out", str(out), "--plot", str(png),
+                                      "--n-samples", "50000"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(out.read_text())
+    assert summary["n_branches"] == 2 and summary["n_singular"] > 0
+    assert len(summary["facets"]["pairs"]) == summary["n_pairs"]
+    assert png.stat().st_size > 1000
+    manual = tmp_path / "m.json"
+    result = CliRunner().invoke(app, ["singular", str(potential), "--out", str(manual),
+                                      "--threshold", "3.14159", "--n-samples", "20000"])
+    assert result.exit_code == 0 and json.loads(manual.read_text())["n_singular"] == 0
+
+
+def test_user_errors_are_one_line(potential, tmp_path, monkeypatch, capsys):
+    result = CliRunner().invoke(app, ["generate", str(potential), "--out", str(tmp_path / "x.npy"),
+                                      "--extension", "wiggly"])
+    assert isinstance(result.exception, BrenierError) and "extension" in str(result.exception)
+    result = CliRunner().invoke(app, ["singular", str(tmp_path / "missing.safetensors"),
+                                      "--out", str(tmp_path / "s.json")])
+    assert isinstance(result.exception, BrenierError)
+    monkeypatch.setattr(sys, "argv", ["brenier", "singular", str(potential), "--out",
+                                      str(tmp_path / "s.json"), "--threshold", "often"])
+    with pytest.raises(SystemExit) as info:
+        main()
+    assert info.value.code == 2 and "threshold" in capsys.readouterr().err
+    assert not (tmp_path / "x.npy").exists() and not (tmp_path / "s.json").exists()
