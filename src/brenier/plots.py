@@ -224,7 +224,7 @@ def grid25_comparison(samples: dict[str, Any], centers: Any = None, sigma: float
 
 
 def grid25_samples(n: int = 2500, *, seed: int = 0, n_train: int = 100_000, n_targets: int = 5000,
-                   gan_steps: int = 600, ddpm_steps: int = 3000) -> tuple[dict[str, np.ndarray], Any]:
+                   gan_steps: int = 600, ddpm_steps: int = 5000) -> tuple[dict[str, np.ndarray], Any]:
     """Train every generator on grid-25 and draw n samples each, with small budgets (about a
     minute on one core) meant for pictures; `benchmarks/modes2d.py` measures them properly.
 
@@ -241,6 +241,6 @@ def grid25_samples(n: int = 2500, *, seed: int = 0, n_train: int = 100_000, n_ta
     for ext, name in (("pl", "brenier (singular-aware)"), ("naive", "brenier (naive)")):
         ot_gen.extension = ext
         out[name] = ot_gen.generate(n, seed=seed + 2)
-    out["WGAN-GP"] = WGANGP(steps=gan_steps, lr=5e-4, seed=seed).fit(mix.points).generate(n, seed=seed + 2)
+    out["WGAN-GP"] = WGANGP(steps=gan_steps, seed=seed).fit(mix.points).generate(n, seed=seed + 2)
     out["DDPM"] = DDPM(steps=ddpm_steps, seed=seed).fit(mix.points).generate(n, seed=seed + 2)
     return out, mix

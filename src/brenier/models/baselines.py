@@ -10,7 +10,7 @@ so benchmarks treat every generator alike. Data are standardised (x − m)/s wit
 
 * `WGANGP` (Gulrajani et al. 2017): generator G(z), z ~ N(0, I); critic f trained to maximise
   E f(x) − E f(G(z)) − λ E (|∇f(x̂)| − 1)², x̂ on random segments between real and fake points;
-  `n_critic` critic steps per generator step, Adam(1e-4, β = (0.5, 0.9)).
+  `n_critic` critic steps per generator step, Adam(lr, β = (0.5, 0.9)).
 * `DDPM` (Ho et al. 2020): forward process x_t = √ᾱ_t x₀ + √(1 − ᾱ_t) ε with a linear β schedule
   over T steps; an MLP ε_θ(x_t, t) trained on |ε − ε_θ|²; sampled either with the full ancestral
   chain (``sampler="ddpm"``, T steps) or deterministic DDIM (η = 0) on a sub-sequence of
@@ -99,8 +99,8 @@ class WGANGP(_VectorGenerator):
         per generator update; gp_weight: λ; width/depth: hidden layers of both MLPs.
     """
 
-    def __init__(self, *, latent_dim: int = 8, steps: int = 3000, n_critic: int = 5,
-                 batch_size: int = 256, width: int = 128, depth: int = 3, lr: float = 1e-4,
+    def __init__(self, *, latent_dim: int = 8, steps: int = 4000, n_critic: int = 5,
+                 batch_size: int = 256, width: int = 128, depth: int = 3, lr: float = 5e-4,
                  gp_weight: float = 10.0, seed: int | None = 0, device: str = "cpu"):
         super().__init__(steps=steps, batch_size=batch_size, width=width, depth=depth, lr=lr,
                          seed=seed, device=device)
@@ -179,13 +179,13 @@ class DDPM(_VectorGenerator):
 
     Args:
         timesteps: T; beta_start/beta_end: the linear β schedule; steps: training updates;
-        sampler: "ddim" (deterministic, `ddim_steps` steps) or "ddpm" (full ancestral chain);
+        sampler: "ddpm" (full ancestral chain, T steps) or "ddim" (deterministic, `ddim_steps`);
         width/depth: hidden layers of ε_θ; lr decays linearly to 0 over training.
     """
 
     def __init__(self, *, timesteps: int = 1000, beta_start: float = 1e-4, beta_end: float = 0.02,
-                 steps: int = 8000, batch_size: int = 512, width: int = 128, depth: int = 3,
-                 lr: float = 2e-3, sampler: str = "ddim", ddim_steps: int = 100,
+                 steps: int = 30000, batch_size: int = 512, width: int = 128, depth: int = 4,
+                 lr: float = 2e-3, sampler: str = "ddpm", ddim_steps: int = 100,
                  seed: int | None = 0, device: str = "cpu"):
         super().__init__(steps=steps, batch_size=batch_size, width=width, depth=depth, lr=lr,
                          seed=seed, device=device)

@@ -20,9 +20,12 @@ which puts samples in the gaps (mode mixture).
 
 Near the edge of a branch x lies beyond the centroids of the branch (a boundary cell's centroid is
 inside the cell): there one λ_v is negative and T̃ continues the affine piece a little past the
-branch's outer targets, as a continuous map to a continuous density would. A weight below
-−`max_extrapolation` (a degenerate simplex) is clipped: λ ← max(λ, 0)/Σ max(λ, 0). A point with
-no admissible centroid among its candidates (an isolated target) gets T(x) = y_{i₀}.
+branch's outer targets, as a continuous map to a continuous density would. The extrapolation is
+bounded: when min λ < −`max_extrapolation` (a degenerate or distant simplex) λ is pulled towards
+the simplex's barycentre u, λ ← u + s(λ − u) with the largest s keeping min λ ≥ −max_extrapolation,
+which never collapses onto one vertex (no copies of targets). Where fewer than d + 1 admissible
+centroids are among the candidates (a thin part of a branch) the search is widened 4×; a point
+with none at all (an isolated target) gets the plain map T(x) = y_{i₀}.
 """
 
 from __future__ import annotations
@@ -52,7 +55,7 @@ class PiecewiseLinearExtension:
         extension: "pl" (singular-aware), "naive" (ignores the singular set) or "none" (T itself).
         n_candidates: nearest centroids examined per point (default 3(d + 1)).
         max_steps: vertex swaps of the simplex walk (default d + 2).
-        max_extrapolation: how negative a barycentric weight may be before it is clipped.
+        max_extrapolation: how negative a barycentric weight may be (extrapolation bound).
     """
 
     def __init__(self, model: Any, singular: SingularSet, extension: str = "pl",
@@ -61,6 +64,8 @@ class PiecewiseLinearExtension:
         self.model = model
         self.singular = singular
         self.extension = check_choice(extension, "extension", EXTENSIONS)
+        if not (isinstance(max_extrapolation, (int, float)) and max_extrapolation >= 0):
+            raise BrenierError(f"max_extrapolation: expected a number >= 0, got {max_extrapolation!r}")
         self.max_extrapolation = float(max_extrapolation)
         d = model.targets_.shape[1]
         has = np.flatnonzero(np.isfinite(singular.centroids).all(axis=1))
