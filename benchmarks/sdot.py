@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import time
@@ -152,7 +151,7 @@ def main():
                        not args.skip_ott)
         n_mem = 1_000_000
     peak, note = memory_probe(n_mem, 64, 2)
-    print(f"\n### Memory\n\n| N | d | steps | peak RSS MB | goal | note |\n|---|---|---|---|---|---|")
+    print("\n### Memory\n\n| N | d | steps | peak RSS MB | goal | note |\n|---|---|---|---|---|---|")
     print(f"| {n_mem} | 64 | 2 | {peak:.0f} | < 2048 | {note} |")
 
 

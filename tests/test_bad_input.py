@@ -5,8 +5,7 @@ import pickle
 import numpy as np
 import pytest
 
-from brenier import BrenierError, DiscreteMeasure, SemiDiscreteOT, UniformCube
-from brenier import io
+from brenier import BrenierError, DiscreteMeasure, SemiDiscreteOT, UniformCube, io
 
 Y = np.random.default_rng(0).standard_normal((10, 2))
 

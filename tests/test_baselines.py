@@ -8,8 +8,6 @@ from brenier.metrics import sliced_wasserstein
 from brenier.models import DDPM, WGANGP
 from brenier.validation import BrenierError
 
-torch.set_num_threads(1)
-
 
 def gaussian(n=4000, seed=0):
     rng = np.random.default_rng(seed)

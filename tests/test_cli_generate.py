@@ -64,3 +64,34 @@ def test_user_errors_are_one_line(potential, tmp_path, monkeypatch, capsys):
         main()
     assert info.value.code == 2 and "threshold" in capsys.readouterr().err
     assert not (tmp_path / "x.npy").exists() and not (tmp_path / "s.json").exists()
+
+
+def test_generate_naive_fills_the_gap_and_pl_makes_new_points(potential, tmp_path):
+    paths = {ext: tmp_path / f"{ext}.npy" for ext in ("pl", "naive")}
+    for ext, path in paths.items():
+        result = CliRunner().invoke(app, ["generate", str(potential), "-n", "2000", "--out", str(path),
+                                          "--seed", "3", "--extension", ext, "--n-samples", "50000"])
+        assert result.exit_code == 0, result.output
+    pl, naive = np.load(paths["pl"]), np.load(paths["naive"])
+    assert np.abs(pl[:, 0]).min() > 0.7  # never in the gap between the clusters at x = ±1
+    assert (np.abs(naive[:, 0]) < 0.5).sum() >= 5  # the naive extension interpolates across it
+    y = SemiDiscreteOT.load(potential).targets_
+    assert np.abs(pl[:, None] - y[None]).sum(-1).min(1).min() > 0  # new points, not copies
+
+
+def test_bad_sizes_and_3d_plot_are_refused(potential, tmp_path):
+    out = tmp_path / "x.npy"
+    result = CliRunner().invoke(app, ["generate", str(potential), "-n", "0", "--out", str(out)])
+    assert isinstance(result.exception, BrenierError) and str(result.exception).startswith("n:")
+    assert not out.exists()
+    y3 = np.random.default_rng(1).normal(size=(40, 3))
+    pot3 = tmp_path / "three.safetensors"
+    SemiDiscreteOT("uniform", seed=0).fit(y3).save(pot3)
+    js = tmp_path / "s3.json"
+    result = CliRunner().invoke(app, ["singular", str(pot3), "--out", str(js), "--plot",
+                                      str(tmp_path / "s3.png")])
+    assert isinstance(result.exception, BrenierError) and "--plot" in str(result.exception)
+    assert not js.exists() and not (tmp_path / "s3.png").exists()
+    result = CliRunner().invoke(app, ["singular", str(pot3), "--out", str(js), "--n-samples", "20000"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(js.read_text())["dim"] == 3

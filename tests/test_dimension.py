@@ -10,8 +10,6 @@ from sklearn.datasets import make_swiss_roll
 from brenier import BrenierError
 from brenier.manifold import intrinsic_dimension
 
-torch.set_num_threads(1)
-
 
 def test_swiss_roll_is_two_dimensional():
     x, _ = make_swiss_roll(1500, random_state=0)

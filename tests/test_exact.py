@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-import torch
 
 from brenier import SemiDiscreteOT
 from brenier.measures import Gaussian, UniformBall, UniformCube
@@ -16,8 +15,6 @@ from brenier.ot.exact import (
 )
 from brenier.ot.grid_density import GridDensity, UniformPolytope
 from brenier.validation import BrenierError
-
-torch.set_num_threads(1)
 
 
 def check_solution(src, y, w, h, tol=1e-9):

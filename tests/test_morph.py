@@ -4,12 +4,9 @@ import sys
 
 import numpy as np
 import pytest
-import torch
 
 from brenier.morph import transport_images
 from brenier.validation import BrenierError
-
-torch.set_num_threads(1)
 
 N = 24
 YY, XX = np.mgrid[0:N, 0:N]

@@ -10,8 +10,6 @@ from hypothesis import strategies as st
 import brenier
 from brenier import SemiDiscreteOT, UniformCube
 
-torch.set_num_threads(2)
-
 
 def quantile_cells(x, w):
     """1-D reference: W_i is the μ-quantile interval [F_{i−1}, F_i) of uniform μ on [−½, ½]."""

@@ -272,4 +272,4 @@ class DiscreteMeasure:
 
     def __repr__(self):
         return f"DiscreteMeasure(n={self.n}, dim={self.dim})"
-from .ot.grid_density import GridDensity, UniformPolytope  # noqa: E402
+from .ot.grid_density import GridDensity, UniformPolytope  # noqa: E402, F401  (re-export)

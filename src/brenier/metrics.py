@@ -143,3 +143,15 @@ def memorisation(samples, train, *, quantile: float = 0.01, copy_tol: float = 1e
     scale = float(np.sqrt(np.mean(np.sum((t - t.mean(0)) ** 2, axis=1))))
     return {"copies": float(np.mean(r <= tol * scale)), "near": float(np.mean(r < tau)),
             "tau": tau, "reference": q}
+
+# Image metrics (issue 4) live in their own modules; re-exported here.
+from .classifier import Classifier, load_or_train_classifier  # noqa: E402, F401
+from .image_metrics import (  # noqa: E402, F401
+    class_histogram,
+    class_kl,
+    evaluate_samples,
+    frechet_distance,
+    image_memorisation,
+    mixture_rate,
+    prdc,
+)

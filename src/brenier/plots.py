@@ -11,16 +11,17 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 from matplotlib.collections import LineCollection
 from matplotlib.colors import hsv_to_rgb
 from matplotlib.figure import Figure
-from matplotlib.patches import Circle
+from matplotlib.patches import Circle, Rectangle
 
 from . import io
-from .validation import BrenierError, check_points
+from .validation import BrenierError, check_points, check_positive_int
 
 BRANCH_COLOURS = np.array([
     (0.12, 0.47, 0.71), (1.00, 0.50, 0.05), (0.17, 0.63, 0.17), (0.84, 0.15, 0.16),
@@ -42,8 +43,13 @@ def save_figure(fig: Figure, path: str | os.PathLike, dpi: int = 120) -> None:
 
 def target_colours(y: np.ndarray, branches: np.ndarray) -> np.ndarray:
     """RGB (N, 3) per target: one colour per branch, or a hue running along a one-piece shape."""
-    if branches.max() > 0:
-        return BRANCH_COLOURS[branches % len(BRANCH_COLOURS)]
+    n_branches = int(branches.max()) + 1
+    if n_branches > len(BRANCH_COLOURS):  # many branches: hues spaced by the golden ratio
+        k = np.arange(n_branches)
+        hsv = np.stack([(k * 0.618034) % 1.0, 0.45 + 0.4 * (k % 2), 0.95 - 0.25 * (k % 3 == 2)], axis=1)
+        return hsv_to_rgb(hsv)[branches]
+    if n_branches > 1:
+        return BRANCH_COLOURS[branches]
     c = y - y.mean(axis=0)
     hue = (np.arctan2(c[:, 1], c[:, 0]) / (2 * np.pi)) % 1.0
     return hsv_to_rgb(np.stack([hue, np.full_like(hue, 0.55), np.full_like(hue, 0.95)], axis=1))
@@ -116,7 +122,15 @@ def draw_singular(ax: Any, model: Any, sing: Any) -> int:
     fc = np.where(np.isfinite(fc), fc, mid)  # facets no sample fell near: start midway
     keep = np.isfinite(fc).all(axis=1)
     segs = facet_segments(model, sp[keep], fc[keep])
-    ax.add_collection(LineCollection(segs, colors="black", linewidths=2.0))
+    lines = LineCollection(segs, colors="black", linewidths=2.0)
+    ax.add_collection(lines)
+    from .measures import UniformBall, UniformCube
+
+    src = model.source_  # keep the facets inside a disc or box source
+    if isinstance(src, UniformBall):
+        lines.set_clip_path(Circle(tuple(src.center), src.radius, transform=ax.transData))
+    elif isinstance(src, UniformCube):
+        lines.set_clip_path(Rectangle(tuple(src.low), *(src.high - src.low), transform=ax.transData))
     return int(keep.sum())
 
 
@@ -140,50 +154,82 @@ def singular_figure(model: Any, sing: Any) -> Figure:
     return fig
 
 
+def _shade_region(ax: Any, contains: Any, lo: np.ndarray, hi: np.ndarray, n: int = 300) -> None:
+    """Paint the region {contains(x)} light grey over the box [lo, hi]."""
+    gx, gy = np.meshgrid(np.linspace(lo[0], hi[0], n), np.linspace(lo[1], hi[1], n))
+    inside = contains(np.stack([gx.ravel(), gy.ravel()], axis=1)).reshape(n, n)
+    img = np.where(inside[:, :, None], 0.88, 1.0) * np.ones((n, n, 3))
+    ax.imshow(img, origin="lower", interpolation="bilinear", extent=(lo[0], hi[0], lo[1], hi[1]))
+
+
 def gu_figure(path: str | os.PathLike | None = None, *, shape: str = "two_moons",
               n_targets: int = 1500, n_generated: int = 4000, seed: int = 0,
               threshold: float | str = "auto", resolution: int = 400) -> dict:
     """Gu's picture of the singular set for the uniform disc → `shape` (two_moons, crescent,
-    dumbbell, disc). Returns {"figure", "model", "singular", "samples_pl", "samples_naive"}
-    and writes the figure to `path` when given."""
+    dumbbell, disc).
+
+    Panel 1: the disc painted with the cells W_i(h) (colour = branch of y_i, or position along a
+    one-piece shape) and the singular facets in black. Panels 2–3: the region ν (grey), its
+    targets y_i (coloured) and `n_generated` samples (black) of the singular-aware and of the
+    naive extension; the titles give the share of samples outside the region.
+
+    Returns {"figure", "model", "singular", "samples_pl", "samples_naive", "outside_pl",
+    "outside_naive", "n_branches", "n_singular"} (outside_*: share in [0, 1]) and writes the
+    figure to `path` when given.
+    """
     from . import datasets
     from .measures import UniformBall
     from .ot import SemiDiscreteOT
     from .ot.extend import PiecewiseLinearExtension
     from .ot.singular import singular_set
 
-    makers = {"crescent": datasets.crescent, "two_moons": datasets.two_moons,
-              "dumbbell": datasets.dumbbell, "disc": datasets.disc}
+    makers = {"crescent": (datasets.crescent, datasets.crescent_contains),
+              "two_moons": (datasets.two_moons, datasets.two_moons_contains),
+              "dumbbell": (datasets.dumbbell, datasets.dumbbell_contains),
+              "disc": (datasets.disc, datasets.disc_contains)}
     if shape not in makers:
         raise BrenierError(f"shape: expected one of {sorted(makers)}, got {shape!r}")
-    y = makers[shape](n_targets, seed)
+    make, contains = makers[shape]
+    y = make(n_targets, seed)
     model = SemiDiscreteOT(UniformBall(2), seed=seed).fit(y)
     sing = singular_set(model, threshold=threshold, seed=seed)
-    colours = target_colours(y, sing.branches())
+    branches = sing.branches()
+    colours = target_colours(y, branches)
     pl = PiecewiseLinearExtension(model, sing, "pl").sample(n_generated, seed=seed + 1)
     naive = PiecewiseLinearExtension(model, sing, "naive").sample(n_generated, seed=seed + 1)
+    outside = {"pl": float(np.mean(~contains(pl))), "naive": float(np.mean(~contains(naive)))}
+    n_branches = int(branches.max() + 1)
 
-    fig = Figure(figsize=(15, 5))
+    fig = Figure(figsize=(15, 5.4), layout="constrained")
     axes = fig.subplots(1, 3)
     paint_cells(axes[0], model, colours, resolution)
     n_sing = draw_singular(axes[0], model, sing)
-    axes[0].set_title(f"uniform disc μ: cells W_i(h), {n_sing} singular facets", fontsize=10)
-    lo, hi = y.min(axis=0) - 0.15, y.max(axis=0) + 0.15
-    for ax, pts, name in ((axes[1], pl, "singular-aware extension"),
-                          (axes[2], naive, "naive extension")):
-        ax.scatter(y[:, 0], y[:, 1], s=3, c=colours, alpha=0.6, linewidths=0)
-        ax.scatter(pts[:, 0], pts[:, 1], s=1, c="black", alpha=0.5, linewidths=0)
-        ax.set_title(f"{shape}: targets + {len(pts)} samples, {name}", fontsize=10)
+    colouring = "by branch" if n_branches > 1 else "by position along the shape"
+    axes[0].set_title(f"uniform disc μ: cells $W_i(h)$ coloured {colouring}\n"
+                      f"singular set ({n_sing} facets) in black", fontsize=10)
+    pad = 0.15
+    lo, hi = y.min(axis=0) - pad, y.max(axis=0) + pad
+    for ax, pts, key, name in ((axes[1], pl, "pl", "singular-aware extension"),
+                               (axes[2], naive, "naive", "naive extension")):
+        _shade_region(ax, contains, lo, hi)
+        ax.scatter(y[:, 0], y[:, 1], s=3, c=colours, alpha=0.7, linewidths=0)
+        ax.scatter(pts[:, 0], pts[:, 1], s=1.2, c="black", alpha=0.6, linewidths=0)
+        ax.set_title(f"{name}: {len(pts)} samples\n{100 * outside[key]:.1f} % outside the region",
+                     fontsize=10)
         ax.set_xlim(lo[0], hi[0])
         ax.set_ylim(lo[1], hi[1])
     for ax in axes:
         ax.set_aspect("equal")
         ax.set_xticks([])
         ax.set_yticks([])
+    fig.suptitle(f"Gu's picture: uniform disc → {shape.replace('_', ' ')} ({len(y)} targets, "
+                 f"{n_branches} branch{'es' if n_branches > 1 else ''}); grey = support of ν",
+                 fontsize=11)
     if path is not None:
         save_figure(fig, path)
     return {"figure": fig, "model": model, "singular": sing, "samples_pl": pl,
-            "samples_naive": naive}
+            "samples_naive": naive, "outside_pl": outside["pl"], "outside_naive": outside["naive"],
+            "n_branches": n_branches, "n_singular": int(sing.singular.sum())}
 
 
 # ============================================================================================
@@ -192,9 +238,11 @@ def gu_figure(path: str | os.PathLike | None = None, *, shape: str = "two_moons"
 
 
 def grid25_comparison(samples: dict[str, Any], centers: Any = None, sigma: float | None = None,
-                      path: str | os.PathLike | None = None, *, n_sigma: float = 3.0) -> Figure:
-    """One panel per generator: its samples over the grid-25 centres with their n_sigma·σ discs;
-    titles carry modes / %HQ / reverse KL (`brenier.metrics.mode_metrics`)."""
+                      path: str | os.PathLike | None = None, *, n_sigma: float = 3.0,
+                      title: str | None = None, ncols: int | None = None) -> Figure:
+    """One panel per generator: its samples over the grid-25 centres (red +);
+    titles carry modes / %HQ / reverse KL (`brenier.metrics.mode_metrics`, n_sigma·σ test).
+    Panels are laid out in rows of `ncols` (default: one row up to 4 panels, else 3 per row)."""
     from .datasets import grid25_centers
     from .metrics import mode_metrics
 
@@ -203,44 +251,82 @@ def grid25_comparison(samples: dict[str, Any], centers: Any = None, sigma: float
     c = grid25_centers() if centers is None else check_points(centers, "centers", dim=2)
     s = 0.05 if sigma is None else float(sigma)
     k = len(samples)
-    fig = Figure(figsize=(3.2 * k, 3.4))
-    axes = np.atleast_1d(fig.subplots(1, k))
-    span = np.abs(c).max() + 1.5
-    for ax, (name, pts) in zip(axes, samples.items(), strict=True):
+    cols = check_positive_int(ncols, "ncols", allow_none=True) or (k if k <= 4 else 3)
+    rows = -(-k // cols)
+    fig = Figure(figsize=(3.3 * cols, 3.4 * rows + (0.5 if title else 0.0)), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(rows, cols)).ravel()
+    lo, hi = c.min(axis=0) - 2.0, c.max(axis=0) + 2.0
+    for ax, (name, pts) in zip(axes, samples.items(), strict=False):
         x = check_points(pts, f"samples[{name!r}]", dim=2)
         m = mode_metrics(x, c, s, n_sigma=n_sigma)
         ax.scatter(x[:, 0], x[:, 1], s=1.5, c="tab:blue", alpha=0.5, linewidths=0)
-        ax.scatter(c[:, 0], c[:, 1], s=8, marker="+", c="tab:red", linewidths=0.8)
-        ax.set_title(f"{name}\n{m['modes']} modes · {m['hq']:.1f}% HQ · KL {m['reverse_kl']:.3f}",
+        ax.scatter(c[:, 0], c[:, 1], s=10, marker="+", c="tab:red", linewidths=0.8)
+        ax.set_title(f"{name}\n{m['modes']} modes · {m['hq']:.1f} % HQ · KL {m['reverse_kl']:.3f}",
                      fontsize=9)
-        ax.set_xlim(-span, span)
-        ax.set_ylim(-span, span)
+        ax.set_xlim(lo[0], hi[0])
+        ax.set_ylim(lo[1], hi[1])
         ax.set_aspect("equal")
         ax.set_xticks([])
         ax.set_yticks([])
+    for ax in axes[k:]:
+        ax.set_axis_off()
+    if title:
+        fig.suptitle(title, fontsize=10)
     if path is not None:
         save_figure(fig, path)
     return fig
 
 
-def grid25_samples(n: int = 2500, *, seed: int = 0, n_train: int = 100_000, n_targets: int = 5000,
-                   gan_steps: int = 600, ddpm_steps: int = 5000) -> tuple[dict[str, np.ndarray], Any]:
-    """Train every generator on grid-25 and draw n samples each, with small budgets (about a
-    minute on one core) meant for pictures; `benchmarks/modes2d.py` measures them properly.
+def grid25_samples(n: int = 2500, *, seed: int = 0, n_train: int = 100_000, n_targets: int = 2000,
+                   gan_steps: int = 1500, ddpm_steps: int = 8000,
+                   log: Callable[[str], None] | None = None,
+                   ) -> tuple[dict[str, np.ndarray], Any, dict[str, float]]:
+    """Train every generator on grid-25 and draw n samples each, with small budgets meant for
+    pictures (torch on one thread); `benchmarks/modes2d.py` measures them properly.
 
-    Returns ({name: samples}, mixture). The OT generator uses `n_targets` training points as
-    targets with weights = share of training points nearest to each (`brenier.ot.extend`).
+    The OT generator uses `n_targets` training points as targets weighted by the share of
+    training points nearest to each (`brenier.ot.extend.OTGenerator`) and gives three panels:
+    singular-aware, naive and the plain map T. Panel names carry the baselines' budgets.
+    Returns ({name: samples}, mixture, {name: seconds of fit + generation}).
     """
+    import time
+
+    import torch
+
     from .datasets import grid25
     from .models import DDPM, WGANGP
-    from .ot.extend import OTGenerator
+    from .ot.extend import OTGenerator, PiecewiseLinearExtension, cached_singular_set
 
+    say = log or (lambda _msg: None)
     mix = grid25(n_train, seed)
     out: dict[str, np.ndarray] = {"real data": grid25(n, seed + 1).points}
-    ot_gen = OTGenerator(n_targets=n_targets, seed=seed, backend="faiss").fit(mix.points)
-    for ext, name in (("pl", "brenier (singular-aware)"), ("naive", "brenier (naive)")):
-        ot_gen.extension = ext
-        out[name] = ot_gen.generate(n, seed=seed + 2)
-    out["WGAN-GP"] = WGANGP(steps=gan_steps, seed=seed).fit(mix.points).generate(n, seed=seed + 2)
-    out["DDPM"] = DDPM(steps=ddpm_steps, seed=seed).fit(mix.points).generate(n, seed=seed + 2)
-    return out, mix
+    seconds: dict[str, float] = {"real data": 0.0}
+    start = time.perf_counter()
+    model = OTGenerator(n_targets=n_targets, seed=seed, backend="faiss").fit(mix.points).model_
+    sing = cached_singular_set(model)
+    fit_s = time.perf_counter() - start
+    say(f"brenier: {n_targets} cells solved, {int(sing.singular.sum())} singular facets, "
+        f"{int(sing.branches().max() + 1)} branches ({fit_s:.1f} s)")
+    for ext, name in (("pl", "brenier (singular-aware)"), ("naive", "brenier (naive)"),
+                      ("none", "brenier (plain map T)")):
+        start = time.perf_counter()
+        out[name] = PiecewiseLinearExtension(model, sing, ext).sample(n, seed=seed + 2)
+        seconds[name] = fit_s + time.perf_counter() - start
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # small MLPs: one thread is fastest and leaves a core free
+    try:
+        start = time.perf_counter()
+        gan = WGANGP(steps=gan_steps, seed=seed).fit(mix.points)
+        name = f"WGAN-GP ({gan_steps} steps, small budget)"
+        out[name] = gan.generate(n, seed=seed + 2)
+        seconds[name] = time.perf_counter() - start
+        say(f"WGAN-GP: {gan_steps} generator steps ({seconds[name]:.1f} s)")
+        start = time.perf_counter()
+        ddpm = DDPM(steps=ddpm_steps, seed=seed).fit(mix.points)
+        name = f"DDPM ({ddpm_steps} steps, DDIM-100, small budget)"
+        out[name] = ddpm.generate(n, seed=seed + 2, sampler="ddim")
+        seconds[name] = time.perf_counter() - start
+        say(f"DDPM: {ddpm_steps} training steps, DDIM-100 sampling ({seconds[name]:.1f} s)")
+    finally:
+        torch.set_num_threads(threads)
+    return out, mix, seconds

@@ -123,3 +123,43 @@ def check_choice(value: Any, name: str, choices: tuple[str, ...]) -> str:
     if value not in choices:
         raise BrenierError(f"{name}: expected one of {', '.join(map(repr, choices))}, got {value!r}")
     return value
+
+
+def check_images(x: Any, name: str, shape: tuple[int, ...] | None = None, min_rows: int = 1,
+                 unit_range: bool = False) -> np.ndarray:
+    """Validate images (n, C, H, W) with C ∈ {1, 3} (or (n, H, W), read as C = 1): real, finite,
+    non-empty; with `shape` = (C, H, W) exactly that shape; with `unit_range` values in [0, 1].
+    Returns float32 (n, C, H, W)."""
+    arr = to_numpy(x, name)
+    if arr.ndim == 3 and (shape is None or shape[0] == 1):
+        arr = arr[:, None]
+    if arr.ndim != 4:
+        raise BrenierError(f"{name}: expected images of shape (n, C, H, W) or (n, H, W), "
+                           f"got shape {arr.shape}")
+    numeric = np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_
+    if not numeric or np.issubdtype(arr.dtype, np.complexfloating):
+        raise BrenierError(f"{name}: expected real numbers, got dtype {arr.dtype}")
+    if arr.shape[0] < min_rows:
+        raise BrenierError(f"{name}: expected at least {min_rows} image(s), got {arr.shape[0]}")
+    c, h, w = arr.shape[1:]
+    if c not in (1, 3):
+        hint = " (channels-last? transpose to (n, C, H, W))" if w in (1, 3) else ""
+        raise BrenierError(f"{name}: expected 1 or 3 channels (axis 1 of (n, C, H, W)), got C={c}{hint}")
+    if h == 0 or w == 0:
+        raise BrenierError(f"{name}: images have an empty side, shape {arr.shape}")
+    if shape is not None and tuple(arr.shape[1:]) != tuple(shape):
+        raise BrenierError(f"{name}: expected images of shape (n, {', '.join(map(str, shape))}) as in "
+                           f"training, got {arr.shape}")
+    arr = arr.astype(np.float32, copy=False)
+    if not np.isfinite(arr).all():
+        what = "NaN" if np.isnan(arr).any() else "inf"
+        row = int(np.argwhere(~np.isfinite(arr.reshape(len(arr), -1)))[0][0])
+        raise BrenierError(f"{name}: contains {what} (first in image {row}); all pixels must be finite")
+    if unit_range:
+        lo, hi = float(arr.min()), float(arr.max())
+        if lo < -1e-6 or hi > 1 + 1e-6:
+            raise BrenierError(f"{name}: pixel values must lie in [0, 1], got range [{lo:.4g}, {hi:.4g}]; "
+                               "rescale the images first")
+        arr = np.clip(arr, 0.0, 1.0)
+    return arr
+

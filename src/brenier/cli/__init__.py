@@ -10,7 +10,7 @@ import typer
 
 from ..validation import BrenierError
 
-COMMAND_MODULES = ["ot", "demo", "analyze", "morph", "generate"]
+COMMAND_MODULES = ["ot", "demo", "analyze", "morph", "generate", "aeot"]
 
 app = typer.Typer(help="brenier: optimal-transport generative modelling.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)

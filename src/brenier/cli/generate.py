@@ -12,7 +12,7 @@ from ..validation import BrenierError
 from .common import console
 
 
-def _threshold(value: str) -> float | str:
+def parse_threshold(value: str) -> float | str:
     if value == "auto":
         return "auto"
     try:
@@ -35,7 +35,7 @@ def generate(
     from ..ot.extend import generate as extend_generate
 
     model = SemiDiscreteOT.load(potential)
-    x = extend_generate(model, n, seed=seed, threshold=_threshold(threshold), extension=extension,
+    x = extend_generate(model, n, seed=seed, threshold=parse_threshold(threshold), extension=extension,
                         n_samples=n_samples)
     io.save_npy(out, x)
     console.print(f"wrote {out} {x.shape} (extension={extension})")
@@ -57,7 +57,7 @@ def singular(
     if plot is not None and model.targets_.shape[1] != 2:
         raise BrenierError(f"--plot: pictures are drawn in 2-D only, the potential has "
                            f"d={model.targets_.shape[1]}")
-    sing = singular_set(model, threshold=_threshold(threshold), n_samples=n_samples, seed=seed)
+    sing = singular_set(model, threshold=parse_threshold(threshold), n_samples=n_samples, seed=seed)
     io.write_json(out, sing.to_dict())
     console.print(f"{sing}: {int(np.sum(sing.singular))} singular of {len(sing.pairs)} adjacent "
                   f"pairs, {int(sing.branches().max() + 1)} branch(es); wrote {out}")

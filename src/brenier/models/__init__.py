@@ -1,5 +1,6 @@
 """Generators with a common `fit(data)` / `generate(n, seed)` interface."""
 
 from .baselines import DDPM, WGANGP
+from .image_baselines import VAE, AEGaussian, LatentDDPM, PixelDDPM
 
-__all__ = ["DDPM", "WGANGP"]
+__all__ = ["AEGaussian", "DDPM", "LatentDDPM", "PixelDDPM", "VAE", "WGANGP"]

@@ -202,7 +202,8 @@ class SemiDiscreteOT:
             if getattr(st, name) is not None:
                 arrays[name] = getattr(st, name)
         meta = {"fingerprint": self._fingerprint(cfg), "step": st.step, "batch": st.batch,
-                "alpha": st.alpha, "prev_chi2": None if not np.isfinite(st.prev_chi2) else st.prev_chi2,
+                "alpha": st.alpha, "damping": st.damping,
+                "prev_chi2": None if not np.isfinite(st.prev_chi2) else st.prev_chi2,
                 "converged": st.converged, "history": st.history, "stream": st.stream,
                 "eval_stream": st.eval_stream, "elapsed": st.elapsed}
         io.save_tensors(self.checkpoint, arrays, CHECKPOINT_FORMAT, FORMAT_VERSION, meta)
@@ -224,6 +225,7 @@ class SemiDiscreteOT:
         prev = meta["prev_chi2"]
         return _solver.SolverState(
             h=arrays["h"], step=meta["step"], batch=meta["batch"], alpha=meta["alpha"],
+            damping=float(meta.get("damping", 0.0)),
             prev_chi2=np.inf if prev is None else prev, prev_h=arrays.get("prev_h"), W=W,
             adam_m=arrays.get("adam_m"), adam_v=arrays.get("adam_v"), h_avg=arrays.get("h_avg"),
             converged=meta["converged"], history=meta["history"], stream=meta["stream"],

@@ -37,6 +37,8 @@ from .assign import Assigner
 GAP_QUANTILE = 0.2  # share of samples used for the facet (Hessian) estimate
 HESSIAN_MEMORY = 0.5  # weight of the previous Hessian estimate in the running average
 MIN_PAIR_SAMPLES = 10  # facet samples a cell needs before its curvature estimate is trusted
+LM_START = 0.5  # Levenberg–Marquardt damping λ once steps shorter than LM_ALPHA are rejected
+LM_ALPHA = 0.2  # (×4 per further rejection, ÷4 per good step)
 
 
 @dataclass
@@ -109,8 +111,9 @@ def measure(assigner: Assigner, stream, h: np.ndarray, nu: np.ndarray, batch: in
 
 
 def newton_direction(W: sp.csr_matrix, counts: np.ndarray, grad: np.ndarray, nu: np.ndarray,
-                     direct: bool) -> np.ndarray:
-    """Solve (L + R) Δ = ∇E, L = diag(W 1) − W the estimated Hessian, R a diagonal guard.
+                     direct: bool, damping: float = 0.0) -> np.ndarray:
+    """Solve (L + R + λ D) Δ = ∇E, L = diag(W 1) − W the estimated Hessian, R a diagonal guard,
+    D = diag(L + R) and λ ≥ 0 the Levenberg–Marquardt damping (λ → ∞: Jacobi-scaled gradient).
 
     A cell seen by fewer than MIN_PAIR_SAMPLES facet samples (empty, hidden or barely sampled)
     has an unreliable curvature estimate; its diagonal is raised to the typical c·ν_i,
@@ -122,10 +125,10 @@ def newton_direction(W: sp.csr_matrix, counts: np.ndarray, grad: np.ndarray, nu:
     c = float(np.median(deg[reliable] / nu[reliable])) if reliable.any() else 1.0
     typical = c * np.maximum(nu, nu[nu > 0].min())
     guard = np.where(reliable, 0.0, np.maximum(typical - deg, 0.0)) + 1e-6 * typical
-    A = (sp.diags(deg + guard) - W).tocsc()
+    A = (sp.diags((1.0 + damping) * (deg + guard)) - W).tocsc()
     if direct:  # planar-like graphs (d ≤ 3): sparse LU has little fill, CG would need ~√N steps
         return spsolve(A, grad)
-    precond = sp.diags(1.0 / (deg + guard))
+    precond = sp.diags(1.0 / ((1.0 + damping) * (deg + guard)))
     delta, _ = cg(A, grad, rtol=1e-8, maxiter=1000, M=precond)
     return delta
 
@@ -138,6 +141,7 @@ class SolverState:
     step: int = 0
     batch: int = 0
     alpha: float = 1.0
+    damping: float = 0.0
     prev_chi2: float = np.inf
     prev_h: np.ndarray | None = None
     W: sp.csr_matrix | None = None
@@ -177,9 +181,12 @@ def step_newton(st: SolverState, stats: BatchStats, nu: np.ndarray, cfg: Setting
 
     Step-length control from the measured χ² ratio r = χ²(h_t)/χ²(h_{t−1}), compared with the
     (1 − α)² an exact Newton step of length α gives: r > 1 undoes the step, halves α and doubles
-    the batch; r close
-    to (1 − α)² lengthens α (up to lr); r > 0.6 shortens it, or, when α is already short, doubles
-    the batch. The batch also doubles once χ² is within 4× of the Monte-Carlo noise floor N/B.
+    the batch; when even short steps (α < LM_ALPHA) are rejected, the curvature estimate itself
+    is wrong (typically clustered targets whose thin facets are barely sampled) and the
+    Levenberg–Marquardt damping λ rises, turning the step towards a scaled gradient step.
+    r close to (1 − α)² lengthens α (up to lr) and relaxes λ; r > 0.6 shortens α, or, when α is
+    already short, doubles the batch. The batch also doubles once χ² is within 4× of the
+    Monte-Carlo noise floor N/B.
     """
     err = stats.mass_error(nu)
     n = len(nu)
@@ -191,14 +198,17 @@ def step_newton(st: SolverState, stats: BatchStats, nu: np.ndarray, cfg: Setting
         return err | {"alpha": st.alpha, "rejected": False}
     if st.prev_h is not None:
         ratio = (err["chi2"] + sd) / (st.prev_chi2 + sd)
-        if ratio > 1.0:  # undo the last step; a shorter one from better estimates
+        if ratio > 1.0:  # undo the last step; a shorter, more damped one
             st.h, st.prev_h = st.prev_h, None
             st.alpha = max(st.alpha / 2, 1e-3)
             st.batch = min(2 * st.batch, cfg.max_batch)
-            return err | {"alpha": st.alpha, "rejected": True}
+            if st.alpha < LM_ALPHA:  # short steps still fail: the curvature estimate is wrong
+                st.damping = max(4 * st.damping, LM_START)
+            return err | {"alpha": st.alpha, "damping": st.damping, "rejected": True}
         expected = (1 - st.alpha) ** 2  # χ² ratio of an exact Newton step of length α
         if ratio < expected + 0.2:
             st.alpha = min(cfg.lr, st.alpha * 1.5)
+            st.damping = st.damping / 4 if st.damping > 0.05 else 0.0
         elif ratio > 0.8 and st.alpha <= 0.25:  # short steps and still slow: estimates too noisy
             st.batch = min(2 * st.batch, cfg.max_batch)
         elif ratio > 0.6:
@@ -206,11 +216,11 @@ def step_newton(st: SolverState, stats: BatchStats, nu: np.ndarray, cfg: Setting
     if err["chi2"] < 4 * n / st.batch:
         st.batch = min(2 * st.batch, cfg.max_batch)
     grad = stats.masses - nu
-    delta = newton_direction(st.W, stats.pair_counts, grad, nu, cfg.direct)
+    delta = newton_direction(st.W, stats.pair_counts, grad, nu, cfg.direct, st.damping)
     st.prev_h, st.prev_chi2 = st.h, err["chi2"]
     st.h = st.h - st.alpha * delta
     st.h = st.h - st.h.mean()
-    return err | {"alpha": st.alpha, "rejected": False}
+    return err | {"alpha": st.alpha, "damping": st.damping, "rejected": False}
 
 
 ADAM_B1, ADAM_B2, AVG_DECAY, ADAM_CHECK_EVERY = 0.9, 0.999, 0.9, 10
