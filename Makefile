@@ -23,6 +23,10 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m pip install -q -c constraints.txt -e '.[bench]'
 	$(PY) benchmarks/sdot.py
+	$(PY) benchmarks/modes2d.py
+	$(PY) benchmarks/digits.py
+	$(PY) benchmarks/exact2d.py
+	$(PY) benchmarks/topology.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks

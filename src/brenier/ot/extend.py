@@ -108,10 +108,38 @@ class PiecewiseLinearExtension:
             cand2, ok2 = self._candidates(x[few], i0[few], wider)
             sel2, lam[few], active[few] = self._walk(x[few], cand2, ok2)
             cells[few] = np.take_along_axis(cand2, sel2, axis=1)
+        if self.extension == "pl":  # a simplex with a singular edge straddles two branches:
+            bad = self._straddling(cells, active)  # walk again among the heaviest vertex's branch
+            if len(bad):
+                anchor = cells[bad, np.argmax(np.where(active[bad], lam[bad], -np.inf), axis=1)]
+                cand3, ok3 = self._candidates(x[bad], anchor, self.n_candidates)
+                sel3, lam[bad], active[bad] = self._walk(x[bad], cand3, ok3)
+                cells[bad] = np.take_along_axis(cand3, sel3, axis=1)
+                lam, active = self._prune_singular_edges(x, cells, lam, active)
         lost = ~active.any(axis=1)  # no admissible centroid at all: the plain map
         cells[lost, 0], lam[lost], active[lost] = i0[lost], 0.0, False
         lam[lost, 0], active[lost, 0] = 1.0, True
         return cells, _limit_extrapolation(lam, active, self.max_extrapolation)
+
+    def _straddling(self, cells: np.ndarray, active: np.ndarray) -> np.ndarray:
+        """Rows whose simplex has a singular edge (two active vertices forming a singular pair)."""
+        sing = self.singular.classify(cells[:, :, None], cells[:, None, :])
+        return np.flatnonzero((sing & active[:, :, None] & active[:, None, :]).any(axis=(1, 2)))
+
+    def _prune_singular_edges(self, x: np.ndarray, cells: np.ndarray, lam: np.ndarray,
+                              active: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Keep the simplex inside one branch: where two of its vertices form a singular pair, drop
+        the vertices that are singular to the heaviest one (largest λ) and recompute λ."""
+        bad = self._straddling(cells, active)
+        if len(bad) == 0:
+            return lam, active
+        sing = self.singular.classify(cells[bad, :, None], cells[bad, None, :])
+        anchor = np.argmax(np.where(active[bad], lam[bad], -np.inf), axis=1)
+        keep = active[bad] & ~sing[np.arange(len(bad)), anchor]
+        lam, active = lam.copy(), active.copy()
+        active[bad] = keep
+        lam[bad] = _barycentric(self.singular.centroids[cells[bad]], x[bad], keep)
+        return lam, active
 
     def _candidates(self, x: np.ndarray, i0: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """The k nearest centroids' cells, admissible ones first (by distance), and the mask."""

@@ -38,7 +38,7 @@ GAP_QUANTILE = 0.2  # share of samples used for the facet (Hessian) estimate
 HESSIAN_MEMORY = 0.5  # weight of the previous Hessian estimate in the running average
 MIN_PAIR_SAMPLES = 10  # facet samples a cell needs before its curvature estimate is trusted
 LM_START = 0.5  # Levenberg–Marquardt damping λ once steps shorter than LM_ALPHA are rejected
-LM_ALPHA = 0.2  # (×4 per further rejection, ÷4 per good step)
+LM_ALPHA = 0.05  # (×4 per further rejection, ÷4 per good step)
 
 
 @dataclass
