@@ -193,7 +193,8 @@ def _limit_extrapolation(lam: np.ndarray, active: np.ndarray, limit: float) -> n
     k = np.maximum(active.sum(axis=1, keepdims=True), 1)
     u = np.where(active, 1.0 / k, 0.0)
     low = np.where(active, lam, np.inf).min(axis=1, keepdims=True)
-    s = np.where(low < -limit, (1.0 / k + limit) / (1.0 / k - low), 1.0)
+    over = low < -limit  # then 1/k − low > 1/k + limit > 0
+    s = np.where(over, (1.0 / k + limit) / np.where(over, 1.0 / k - low, 1.0), 1.0)
     return u + s * (lam - u)
 
 
