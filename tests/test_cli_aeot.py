@@ -85,3 +85,15 @@ def test_bad_input_is_one_line(args, message, model_dir, tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1 and "Traceback" not in err
     assert not (tmp_path / "OUT").exists()
+
+
+def test_analyze_latent_codes_of_a_model(model_dir, tmp_path):
+    from brenier.datasets import digits
+
+    flat = digits().images[:300].reshape(300, -1)
+    np.save(tmp_path / "digits.npy", flat)
+    res = runner.invoke(app, ["analyze", str(tmp_path / "digits.npy"), "--latent", str(model_dir),
+                              "--out", str(tmp_path / "an"), "--max-dim", "1"])
+    assert res.exit_code == 0, res.output
+    summary = json.loads((tmp_path / "an" / "analysis.json").read_text())
+    assert summary["ambient_dim"] == 2 and summary["n_points"] == 300  # the 2-D latent codes
