@@ -118,12 +118,28 @@ def load_tensors(
     return tensors, meta, version
 
 
+@contextlib.contextmanager
+def read_errors(path: Path, name: str):
+    """Turn any failure while reading `path` into one BrenierError naming the argument and file
+    (pickled content gets its own message: brenier never unpickles)."""
+    try:
+        yield
+    except BrenierError:
+        raise
+    except ValueError as exc:
+        if "pickle" in str(exc).lower():
+            raise BrenierError(f"{name}: {path} holds pickled objects; brenier never unpickles") from None
+        raise BrenierError(f"{name}: {path} could not be read ({exc})") from None
+    except Exception as exc:
+        raise BrenierError(f"{name}: {path} could not be read ({type(exc).__name__}: {exc})") from None
+
+
 def load_array(path: str | os.PathLike, name: str = "path", key: str | None = None) -> np.ndarray:
     """Read a numeric array from .npy, .npz (first or `key` entry), .csv/.txt; never unpickles."""
     path = Path(path)
     head = _sniff(path, name)
     suffix = path.suffix.lower()
-    try:
+    with read_errors(path, name):
         if suffix == ".npy" or head.startswith(b"\x93NUMPY"):
             return np.load(path, allow_pickle=False)
         if suffix == ".npz":
@@ -137,14 +153,6 @@ def load_array(path: str | os.PathLike, name: str = "path", key: str | None = No
         if suffix in {".csv", ".txt", ".tsv"}:
             delim = "," if suffix == ".csv" else None
             return np.loadtxt(path, delimiter=delim, ndmin=2)
-    except BrenierError:
-        raise
-    except ValueError as exc:
-        if "pickle" in str(exc).lower():
-            raise BrenierError(f"{name}: {path} holds pickled objects; brenier never unpickles") from None
-        raise BrenierError(f"{name}: {path} could not be read ({exc})") from None
-    except Exception as exc:
-        raise BrenierError(f"{name}: {path} could not be read ({exc})") from None
     if _looks_like_pickle(head):
         raise BrenierError(f"{name}: {path} is a pickle file; brenier never unpickles")
     raise BrenierError(f"{name}: unsupported file type {suffix!r} for {path} (use .npy, .npz or .csv)")

@@ -12,6 +12,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from ..io import read_errors
 from ..validation import BrenierError, check_positive_int, is_tensor, to_numpy
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -362,7 +363,7 @@ def _check_same_layout(images: list[np.ndarray], files: list[Path], root: Path, 
 def _load_array_file(path: Path, name: str) -> ImageData:
     """.npy → images; .npz → "images" (+ "labels"). np.load never unpickles (allow_pickle=False)."""
     labels = None
-    try:
+    with read_errors(path, name):
         loaded = np.load(path, allow_pickle=False)
         if isinstance(loaded, np.lib.npyio.NpzFile):
             with loaded:
@@ -379,14 +380,6 @@ def _load_array_file(path: Path, name: str) -> ImageData:
                 labels = loaded["labels"] if "labels" in loaded.files else None
         else:
             images = loaded
-    except BrenierError:
-        raise
-    except ValueError as exc:
-        if "pickle" in str(exc).lower():
-            raise BrenierError(f"{name}: {path} holds pickled objects; brenier never unpickles") from None
-        raise BrenierError(f"{name}: {path} could not be read ({exc})") from None
-    except Exception as exc:
-        raise BrenierError(f"{name}: {path} could not be read ({type(exc).__name__}: {exc})") from None
     out, value_range = _check_images(images, f"{name} ({path.name})")
     labels = _check_labels(labels, len(out), f"{name} ({path.name}) labels")
     return ImageData(out, labels, path.stem, value_range, None)
