@@ -101,7 +101,7 @@ def _digits_stage(out: Path, seed: int, quick: bool, say: Callable[[str], None])
             f"memorised {r['memorisation']:.3f}")
     write_analysis(model.codes_, model_dir / "analysis", max_dim=1, max_points=1000, seed=seed,
                    source="latent codes of digits")
-    report = build_report(model_dir, out / "report.html", seed=seed)
+    report = build_report(model_dir, out / "report.html", seed=seed, model=model)
     say(f"digits: wrote {report}")
     return {"fit": info, "evaluation": results, "report": str(report)}
 

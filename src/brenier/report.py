@@ -163,13 +163,15 @@ def _analysis_table(a: dict) -> str:
 
 
 def build_report(
-    model_dir: str | os.PathLike, out: str | os.PathLike | None = None, *, n: int = 64, seed: int = 0
+    model_dir: str | os.PathLike, out: str | os.PathLike | None = None, *, n: int = 64, seed: int = 0,
+    model: Any = None,
 ) -> Path:
-    """Write `report.html` for a saved model directory (uses evaluation.json / samples if present)."""
+    """Write `report.html` for a saved model directory (uses evaluation.json / samples if present);
+    `model` is the AEOT already loaded from (or saved to) that directory, else it is read from it."""
     from .aeot import AEOT
 
     model_dir = Path(model_dir)
-    model = AEOT.load(model_dir)
+    model = AEOT.load(model_dir) if model is None else model
     out = Path(out) if out is not None else model_dir / "report.html"
     info = model.fit_info_
     sing = model.singular_set()

@@ -153,8 +153,8 @@ def report(
     from ..report import build_report
     from .analyze import write_analysis
 
+    model = AEOT.load(model_dir)
     if analyze and not (model_dir / "analysis" / "analysis.json").exists():
-        model = AEOT.load(model_dir)
         write_analysis(
             model.codes_,
             model_dir / "analysis",
@@ -163,7 +163,7 @@ def report(
             seed=seed,
             source=f"latent codes of {model.data_name_}",
         )
-    path = build_report(model_dir, out, seed=seed)
+    path = build_report(model_dir, out, seed=seed, model=model)
     console.print(f"wrote {path}")
 
 

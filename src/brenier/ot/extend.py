@@ -99,47 +99,48 @@ class PiecewiseLinearExtension:
         i0 = self.model.top_k(x, 1)[0][:, 0]
         if self.extension == "none" or self.simplex < 1:
             return i0[:, None], np.ones((len(x), 1))
-        cand, ok = self._candidates(x, i0, self.n_candidates)
-        sel, lam, active = self._walk(x, cand, ok)
-        cells = np.take_along_axis(cand, sel, axis=1)
+        cells, lam, active, ok = self._simplex(x, i0, self.n_candidates)
         few = np.flatnonzero(ok.sum(axis=1) < self.simplex)
         wider = min(4 * self.n_candidates, len(self._cells))
         if len(few) and wider > self.n_candidates:  # a thin part of a branch: look further
-            cand2, ok2 = self._candidates(x[few], i0[few], wider)
-            sel2, lam[few], active[few] = self._walk(x[few], cand2, ok2)
-            cells[few] = np.take_along_axis(cand2, sel2, axis=1)
+            cells[few], lam[few], active[few], _ = self._simplex(x[few], i0[few], wider)
         if self.extension == "pl":  # a simplex with a singular edge straddles two branches:
-            bad = self._straddling(cells, active)  # walk again among the heaviest vertex's branch
+            bad, _ = self._straddling(cells, active)  # walk again among the heaviest vertex's branch
             if len(bad):
-                anchor = cells[bad, np.argmax(np.where(active[bad], lam[bad], -np.inf), axis=1)]
-                cand3, ok3 = self._candidates(x[bad], anchor, self.n_candidates)
-                sel3, lam[bad], active[bad] = self._walk(x[bad], cand3, ok3)
-                cells[bad] = np.take_along_axis(cand3, sel3, axis=1)
-                lam, active = self._prune_singular_edges(x, cells, lam, active)
+                anchor = cells[bad, _heaviest(lam[bad], active[bad])]
+                cells[bad], lam[bad], active[bad], _ = self._simplex(x[bad], anchor, self.n_candidates)
+                lam[bad], active[bad] = self._prune_singular_edges(x[bad], cells[bad], lam[bad],
+                                                                   active[bad])
         lost = ~active.any(axis=1)  # no admissible centroid at all: the plain map
         cells[lost, 0], lam[lost], active[lost] = i0[lost], 0.0, False
         lam[lost, 0], active[lost, 0] = 1.0, True
         return cells, _limit_extrapolation(lam, active, self.max_extrapolation)
 
-    def _straddling(self, cells: np.ndarray, active: np.ndarray) -> np.ndarray:
-        """Rows whose simplex has a singular edge (two active vertices forming a singular pair)."""
+    def _straddling(self, cells: np.ndarray, active: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(rows whose simplex has a singular edge — two active vertices forming a singular pair,
+        the (M, k, k) singular flags of all vertex pairs)."""
         sing = self.singular.classify(cells[:, :, None], cells[:, None, :])
-        return np.flatnonzero((sing & active[:, :, None] & active[:, None, :]).any(axis=(1, 2)))
+        return np.flatnonzero((sing & active[:, :, None] & active[:, None, :]).any(axis=(1, 2))), sing
 
     def _prune_singular_edges(self, x: np.ndarray, cells: np.ndarray, lam: np.ndarray,
                               active: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Keep the simplex inside one branch: where two of its vertices form a singular pair, drop
+        """Keep each simplex inside one branch: where two of its vertices form a singular pair, drop
         the vertices that are singular to the heaviest one (largest λ) and recompute λ."""
-        bad = self._straddling(cells, active)
+        bad, sing = self._straddling(cells, active)
         if len(bad) == 0:
             return lam, active
-        sing = self.singular.classify(cells[bad, :, None], cells[bad, None, :])
-        anchor = np.argmax(np.where(active[bad], lam[bad], -np.inf), axis=1)
-        keep = active[bad] & ~sing[np.arange(len(bad)), anchor]
+        keep = active[bad] & ~sing[bad, _heaviest(lam[bad], active[bad])]
         lam, active = lam.copy(), active.copy()
         active[bad] = keep
         lam[bad] = _barycentric(self.singular.centroids[cells[bad]], x[bad], keep)
         return lam, active
+
+    def _simplex(self, x: np.ndarray, centre: np.ndarray, k: int):
+        """(cells, λ, active, admissible mask) of the simplex chosen among the k centroids nearest
+        to x, admissibility judged against the cells `centre`."""
+        cand, ok = self._candidates(x, centre, k)
+        sel, lam, active = self._walk(x, cand, ok)
+        return np.take_along_axis(cand, sel, axis=1), lam, active, ok
 
     def _candidates(self, x: np.ndarray, i0: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """The k nearest centroids' cells, admissible ones first (by distance), and the mask."""
@@ -183,6 +184,11 @@ class PiecewiseLinearExtension:
             sel[todo] = best_sel
             lam[todo], active[todo] = solve(best_sel, todo)
         return sel, lam, active
+
+
+def _heaviest(lam: np.ndarray, active: np.ndarray) -> np.ndarray:
+    """Column of the active vertex with the largest weight λ, per row."""
+    return np.argmax(np.where(active, lam, -np.inf), axis=1)
 
 
 def _limit_extrapolation(lam: np.ndarray, active: np.ndarray, limit: float) -> np.ndarray:

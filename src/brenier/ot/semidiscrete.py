@@ -319,11 +319,12 @@ class SemiDiscreteOT:
 
     def singular_set(self, threshold: float | str = "auto", n_samples: int | None = None,
                      seed: int | None = 0):
-        """Adjacent cell pairs, their dihedral angles and which are singular (see ot.singular)."""
-        from .singular import singular_set
+        """Adjacent cell pairs, their dihedral angles and which are singular (see ot.singular);
+        computed once per heights and arguments, shared with `generate`."""
+        from .extend import cached_singular_set
 
         self._check_fitted()
-        return singular_set(self, threshold=threshold, n_samples=n_samples, seed=seed)
+        return cached_singular_set(self, threshold=threshold, n_samples=n_samples, seed=seed)
 
     def generate(self, n: int, seed: int | None = None, threshold: float | str = "auto",
                  extension: str = "pl", n_samples: int | None = None) -> np.ndarray:
