@@ -197,3 +197,40 @@ def test_auto_method_uses_exact_solver_in_2d_and_monte_carlo_elsewhere():
     assert SemiDiscreteOT(brenier.Gaussian(2), max_iter=1).fit(y).method_ == "monte-carlo"
     with pytest.raises(brenier.BrenierError, match="source"):
         SemiDiscreteOT(brenier.Gaussian(2), method="newton").fit(y)
+
+
+def test_rescue_shift_gives_a_hidden_cell_the_requested_mass():
+    """Raising one hidden cell by rescue_shifts' t_i (others fixed) gives it share·ν_i of μ."""
+    from brenier.ot.assign import Assigner
+    from brenier.ot.solver import rescue_shifts
+
+    rng = np.random.default_rng(3)
+    y = rng.standard_normal((40, 6))
+    nu = np.full(40, 1 / 40)
+    h = np.zeros(40)
+    h[[5, 17]] = -5.0  # far below: both cells are empty
+    src = UniformCube(6)
+    model = SemiDiscreteOT(src, method="monte-carlo")
+    model._set_problem(src, y, nu)
+    model.heights_ = h
+    assert model.cell_masses(n_samples=1 << 16, seed=1)[[5, 17]].max() == 0
+    assigner = Assigner(y, src.mean(), backend="torch")
+    assigner.set_heights(h)
+    for cell in (5, 17):
+        t = rescue_shifts(assigner, src.stream(4), nu, np.array([cell]), 1 << 16, share=0.5)[0]
+        assert t > 0
+        model.heights_ = h.copy()
+        model.heights_[cell] += t
+        mass = model.cell_masses(n_samples=1 << 18, seed=9)[cell]  # independent samples
+        assert mass == pytest.approx(0.5 / 40, rel=0.1)
+
+
+def test_starved_cells_in_high_dimension_are_rescued():
+    """Gaussian targets in 64-D from the cube: the Voronoi start leaves ~40 % of the cells with
+    under a quarter of their mass (hubness); without rescue steps the Newton solver stalled at
+    χ² ≈ 1.7 here, with them it reaches the tolerance in a handful of steps."""
+    y = np.random.default_rng(0).standard_normal((500, 64))
+    model = SemiDiscreteOT(UniformCube(64), tol=2.5e-3, seed=0, max_iter=15).fit(y)
+    assert model.converged_
+    assert any(rec.get("rescued", 0) > 100 for rec in model.history_)
+    assert model.mass_error(n_samples=1 << 19, seed=11)["chi2"] < 2 * 2.5e-3

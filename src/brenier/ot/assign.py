@@ -80,6 +80,7 @@ class Assigner:
         """Load heights h (N,) (float64, any constant offset)."""
         hh = np.asarray(h, np.float64) + self._offset
         hh = hh - hh.max()  # scores relative to the largest height: keeps float32 accurate
+        self._hh = hh
         self._h_shift = float(np.max(np.asarray(h, np.float64) + self._offset))
         h32 = hh.astype(np.float32)
         if self.backend == "kdtree":

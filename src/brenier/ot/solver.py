@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
+import torch
 from scipy.sparse.linalg import cg, spsolve
 
 from .assign import Assigner
@@ -39,6 +40,11 @@ HESSIAN_MEMORY = 0.5  # weight of the previous Hessian estimate in the running a
 MIN_PAIR_SAMPLES = 10  # facet samples a cell needs before its curvature estimate is trusted
 LM_START = 0.5  # Levenberg–Marquardt damping λ once steps shorter than LM_ALPHA are rejected
 LM_ALPHA = 0.05  # (×4 per further rejection, ÷4 per good step)
+STARVED = 0.25  # a cell holding less than this share of ν_i is starved (see rescue_shifts)
+RESCUE_SHARE = 0.5  # a rescued cell is raised until it alone would win this share of ν_i
+RESCUE_BLOCK = 1 << 22  # gap-matrix entries held at once by rescue_shifts
+RESCUE_DEFICIT = 0.2  # rescue only when starved cells lack this share of the misplaced mass
+RESCUE_DRAW = 1 << 16  # source samples drawn at once by rescue_shifts
 
 
 @dataclass
@@ -133,6 +139,89 @@ def newton_direction(W: sp.csr_matrix, counts: np.ndarray, grad: np.ndarray, nu:
     return delta
 
 
+def rescue_shifts(assigner: Assigner, stream, nu: np.ndarray, cells: np.ndarray, batch: int,
+                  share: float = RESCUE_SHARE) -> np.ndarray:
+    """Height rises t_i that give each starved cell i about `share`·ν_i of the mass on its own.
+
+    With the other heights fixed, raising h_i by t makes W_i hold exactly the x with gap
+    g_i(x) = max_{j≠i} s_j(x) − s_i(x) < t, so μ(W_i) as a function of t is the distribution
+    function of g_i under μ and t_i is its (share·ν_i)-quantile, read off `batch` fresh samples.
+    The Newton model cannot do this: its curvature comes from facet samples that a starved cell
+    (hidden, or shrunk to almost nothing — common in high dimension) does not have, and a cell
+    born at a point grows like t^d, far from the linear model. Needs heights set in `assigner`.
+    """
+    kth = np.maximum(np.ceil(share * nu[cells] * batch).astype(np.int64), 1)
+    k, c = int(kth.max()), len(cells)
+    y_cells = torch.from_numpy(np.ascontiguousarray(assigner._yc64[cells], np.float32))
+    h_cells = torch.from_numpy(assigner._hh[cells].astype(np.float32))
+    cells_t = torch.from_numpy(cells)
+    pool = _SmallestPerColumn(c, k)
+    cols = min(c, max(1, RESCUE_BLOCK // 256))
+    rows = max(1, RESCUE_BLOCK // cols)
+    done = 0
+    with torch.no_grad():
+        while done < batch:
+            x = stream.draw(min(RESCUE_DRAW, batch - done))
+            idx, s = assigner.top_k(x, 2)
+            q = torch.from_numpy(assigner._queries(x))
+            idx, s = torch.from_numpy(idx), torch.from_numpy(np.asarray(s, np.float32))
+            for a in range(0, len(x), rows):
+                for b in range(0, c, cols):
+                    own = torch.addmm(h_cells[b:b + cols], q[a:a + rows], y_cells[b:b + cols].T)
+                    mine = idx[a:a + rows, :1] == cells_t[None, b:b + cols]
+                    best_other = torch.where(mine, s[a:a + rows, 1:2], s[a:a + rows, :1])
+                    pool.add(best_other - own, b)
+            done += len(x)
+    return pool.kth_smallest(torch.from_numpy(kth)).double().numpy()
+
+
+class _SmallestPerColumn:
+    """The k smallest values of each of c columns over a stream of (m, c) blocks.
+
+    A value is kept only if it is below its column's current k-th smallest τ_c, so after the
+    first blocks almost nothing passes the filter (a top-k along the rows of every block would
+    cost more than the matrix product that made it).
+    """
+
+    def __init__(self, c: int, k: int):
+        self.c, self.k = c, k
+        self.tau = torch.full((c,), float("inf"))
+        self.values, self.cols = [torch.empty(0)], [torch.empty(0, dtype=torch.int64)]
+        self.pending = 0
+
+    def add(self, block: torch.Tensor, first: int = 0) -> None:
+        """Offer a block of values for columns first … first + block.shape[1] − 1."""
+        tau = self.tau[first:first + block.shape[1]]
+        r, col = (block < tau[None, :]).nonzero(as_tuple=True)
+        self.values.append(block[r, col])
+        self.cols.append(col + first)
+        self.pending += len(col)
+        if self.pending > max(RESCUE_BLOCK, 8 * self.k * self.c):
+            self._compact()
+
+    def _compact(self) -> None:
+        v, col = torch.cat(self.values), torch.cat(self.cols)
+        v, order = v.sort(stable=True)
+        col = col[order]
+        col, order = col.sort(stable=True)  # by column, ascending values within a column
+        v = v[order]
+        start = torch.searchsorted(col, torch.arange(self.c))
+        rank = torch.arange(len(col)) - start[col]
+        keep = rank < self.k
+        v, col, rank = v[keep], col[keep], rank[keep]
+        full = rank == self.k - 1
+        self.tau[col[full]] = v[full]
+        self.values, self.cols, self.pending = [v], [col], 0
+
+    def kth_smallest(self, kth: torch.Tensor) -> torch.Tensor:
+        """(c,) the kth[j]-th smallest value of column j (1-based; the largest kept if fewer)."""
+        self._compact()
+        v, col = self.values[0], self.cols[0]
+        start = torch.searchsorted(col, torch.arange(self.c))
+        count = torch.bincount(col, minlength=self.c)
+        return v[start + torch.minimum(kth, count) - 1]
+
+
 @dataclass
 class SolverState:
     """Everything needed to resume a run exactly (saved in checkpoints)."""
@@ -176,7 +265,8 @@ class Settings:
     direct: bool = False  # solve Newton systems by sparse LU (low dimension)
 
 
-def step_newton(st: SolverState, stats: BatchStats, nu: np.ndarray, cfg: Settings) -> dict:
+def step_newton(st: SolverState, stats: BatchStats, nu: np.ndarray, cfg: Settings,
+                rescue=None) -> dict:
     """Advance the stochastic Newton method by one measured batch; returns the log record.
 
     Step-length control from the measured χ² ratio r = χ²(h_t)/χ²(h_{t−1}), compared with the
@@ -187,6 +277,11 @@ def step_newton(st: SolverState, stats: BatchStats, nu: np.ndarray, cfg: Setting
     r close to (1 − α)² lengthens α (up to lr) and relaxes λ; r > 0.6 shortens α, or, when α is
     already short, doubles the batch. The batch also doubles once χ² is within 4× of the
     Monte-Carlo noise floor N/B.
+
+    Starved cells (μ̂_i < STARVED·ν_i) get a rescue step instead, `rescue(cells)` → height rises
+    (see rescue_shifts), when they lack at least RESCUE_DEFICIT of the misplaced mass ½‖μ̂ − ν‖₁
+    (a few stragglers are left to the guarded Newton step). A rescue is never repeated in a row
+    and never undone: the Newton step that follows is judged against the χ² measured after it.
     """
     err = stats.mass_error(nu)
     n = len(nu)
@@ -215,6 +310,16 @@ def step_newton(st: SolverState, stats: BatchStats, nu: np.ndarray, cfg: Setting
             st.alpha = max(st.alpha * 0.7, 1e-3)
     if err["chi2"] < 4 * n / st.batch:
         st.batch = min(2 * st.batch, cfg.max_batch)
+    starved = np.flatnonzero((stats.masses < STARVED * nu) & (nu > 0))
+    rescued_last = bool(st.history) and st.history[-1].get("rescued", 0) > 0
+    deficit = float(np.sum(nu[starved] - stats.masses[starved]))  # mass the starved cells lack
+    if rescue is not None and deficit > RESCUE_DEFICIT * err["l1"] / 2 and not rescued_last:
+        st.h = st.h.copy()
+        st.h[starved] += rescue(starved)
+        st.h -= st.h.mean()
+        st.prev_h, st.prev_chi2 = None, np.inf
+        return err | {"alpha": st.alpha, "damping": st.damping, "rejected": False,
+                      "rescued": int(len(starved))}
     grad = stats.masses - nu
     delta = newton_direction(st.W, stats.pair_counts, grad, nu, cfg.direct, st.damping)
     st.prev_h, st.prev_chi2 = st.h, err["chi2"]
@@ -249,7 +354,12 @@ def run(st: SolverState, assigner: Assigner, stream, eval_stream, nu: np.ndarray
     while st.step < cfg.max_iter and not st.converged:
         stats = measure(assigner, stream, st.h, nu, st.batch, cfg.chunk, hessian=newton)
         batch_used = st.batch
-        rec = (step_newton if newton else step_adam)(st, stats, nu, cfg)
+        if newton:
+            def rescue(cells):
+                return rescue_shifts(assigner, stream, nu, cells, batch_used)
+            rec = step_newton(st, stats, nu, cfg, rescue)
+        else:
+            rec = step_adam(st, stats, nu, cfg)
         if not newton and (st.step + 1) % ADAM_CHECK_EVERY == 0:
             check = measure(assigner, eval_stream, st.h_avg, nu, batch_used, cfg.chunk, False)
             cerr = check.mass_error(nu)
