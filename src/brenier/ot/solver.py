@@ -44,6 +44,7 @@ STARVED = 0.25  # a cell holding less than this share of ν_i is starved (see re
 RESCUE_SHARE = 0.5  # a rescued cell is raised until it alone would win this share of ν_i
 RESCUE_BLOCK = 1 << 22  # gap-matrix entries held at once by rescue_shifts
 RESCUE_DEFICIT = 0.2  # rescue only when starved cells lack this share of the misplaced mass
+NOISE_FACTOR = 3.0  # χ² a Newton step leaves, in units of the mass-noise floor N/B (measured)
 RESCUE_DRAW = 1 << 16  # source samples drawn at once by rescue_shifts
 
 
@@ -276,7 +277,7 @@ def step_newton(st: SolverState, stats: BatchStats, nu: np.ndarray, cfg: Setting
     Levenberg–Marquardt damping λ rises, turning the step towards a scaled gradient step.
     r close to (1 − α)² lengthens α (up to lr) and relaxes λ; r > 0.6 shortens α, or, when α is
     already short, doubles the batch. The batch also doubles once χ² is within 4× of the
-    Monte-Carlo noise floor N/B.
+    Monte-Carlo noise floor N/B, but never beyond the NOISE_FACTOR·N/tol that the last step needs.
 
     Starved cells (μ̂_i < STARVED·ν_i) get a rescue step instead, `rescue(cells)` → height rises
     (see rescue_shifts), when they lack at least RESCUE_DEFICIT of the misplaced mass ½‖μ̂ − ν‖₁
@@ -308,8 +309,9 @@ def step_newton(st: SolverState, stats: BatchStats, nu: np.ndarray, cfg: Setting
             st.batch = min(2 * st.batch, cfg.max_batch)
         elif ratio > 0.6:
             st.alpha = max(st.alpha * 0.7, 1e-3)
-    if err["chi2"] < 4 * n / st.batch:
-        st.batch = min(2 * st.batch, cfg.max_batch)
+    if err["chi2"] < 4 * n / st.batch:  # noise-limited: a step leaves χ² ≈ NOISE_FACTOR·N/B
+        needed = int(np.ceil(NOISE_FACTOR * n / cfg.tol))
+        st.batch = min(2 * st.batch, max(st.batch, needed), cfg.max_batch)
     starved = np.flatnonzero((stats.masses < STARVED * nu) & (nu > 0))
     rescued_last = bool(st.history) and st.history[-1].get("rescued", 0) > 0
     deficit = float(np.sum(nu[starved] - stats.masses[starved]))  # mass the starved cells lack
