@@ -149,8 +149,7 @@ def test_high_dimensional_auto_rule_separates_clusters():
     labels = np.r_[np.zeros(n, int), np.ones(n, int)]
     y = rng.normal(size=(2 * n, d)) * 0.15 + np.where(labels[:, None] == 0, -shift, shift)
     # the rule depends on the targets and the adjacency of the power diagram, not on how well
-    # the masses are matched: a few solver steps keep the test fast (the Monte-Carlo solver
-    # needs minutes to converge on such tightly clustered targets; see issue 2's notes)
+    # the masses are matched: a few solver steps keep the test fast (a full solve takes 10)
     model = SemiDiscreteOT("uniform", seed=0, max_iter=5).fit(y)
     s = singular_set(model)
     assert s.kappa == pytest.approx(1.0)
@@ -163,3 +162,28 @@ def test_high_dimensional_auto_rule_separates_clusters():
     assert np.all(np.abs(x[:, 0]) > 0.3)  # the gap |x₀| < 0.3 stays empty
     naive = model.generate(2000, seed=2, extension="naive")
     assert np.mean(np.abs(naive[:, 0]) < 0.3) > 0.01  # ignoring the singular set fills it
+
+
+def test_topology_threshold_cuts_the_graph_into_the_data_branches():
+    """threshold="topology": β₀ of the targets (persistent homology) decides how many branches
+    there are; the cut leaves exactly the clusters, and in-cluster pairs stay regular."""
+    rng = np.random.default_rng(2)
+    d, n = 6, 50
+    centres = np.eye(d)[:3] * 1.5
+    labels = np.repeat(np.arange(3), n)
+    y = rng.normal(size=(3 * n, d)) * 0.15 + centres[labels]
+    model = SemiDiscreteOT("uniform", seed=0, max_iter=5).fit(y)
+    s = singular_set(model, threshold="topology")
+    branches = s.branches()
+    assert len(np.unique(branches)) == 3
+    for c in range(3):  # each branch is one cluster
+        assert len(np.unique(branches[labels == c])) == 1
+    i, j = s.pairs.T
+    across = labels[i] != labels[j]
+    assert across.any() and s.singular[across].all()
+    assert (~s.singular[~across]).mean() > 0.9
+    x = model.generate(1000, seed=1, threshold="topology")
+    nearest = np.argmax(x @ centres.T, axis=1)
+    assert np.all(np.linalg.norm(x - centres[nearest], axis=1) < 1.0)  # nothing between clusters
+    with pytest.raises(BrenierError, match="threshold"):
+        singular_set(model, threshold="betti")

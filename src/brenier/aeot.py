@@ -45,7 +45,8 @@ class AEOT:
         seed: seed of the autoencoder training, the OT solve and (by default) sampling.
         epochs, batch_size, lr, patience: autoencoder training (see `brenier.manifold.Autoencoder`).
         tol, max_iter: OT solver stopping rule (χ² mass error) and step budget.
-        threshold: singular-set threshold ("auto" or θ* in radians, see `brenier.ot.singular`).
+        threshold: singular-set threshold ("auto", "topology" or θ* in radians, see
+            `brenier.ot.singular`).
         extension: "pl" (singular-aware, default), "naive" or "none" (copies of training codes).
         max_targets: use at most this many training codes as OT targets (a seeded subset).
         device: torch device for the autoencoder and the assignment kernels.

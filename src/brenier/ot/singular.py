@@ -55,6 +55,12 @@ manifold. Measured on those codes: 73 % of the pairs it calls singular join diff
 10 % of the regular ones do; decoded samples have a mixture rate (top class < 0.9) of 0.12
 against 0.29 when the singular set is ignored (`benchmarks/digits.py` has the full table).
 A float `threshold` overrides θ* (radians, compared with θ̂).
+
+threshold="topology" takes the number of branches from the data instead: β₀ of the targets
+(persistent homology, `brenier.manifold.topology`, bars chosen by their gap) and the θ* that
+cuts the adjacency graph into exactly β₀ components — single linkage on θ̂: the β₀ − c₀ largest
+jumps of its minimum spanning tree (c₀ its components before any cut) become singular, and with
+them every pair whose θ̂ is larger still.
 """
 
 from __future__ import annotations
@@ -64,7 +70,7 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.sparse.csgraph import connected_components
+from scipy.sparse.csgraph import connected_components, minimum_spanning_tree
 
 from ..validation import BrenierError, check_positive_float, check_positive_int
 
@@ -278,20 +284,34 @@ def target_spacing(y: np.ndarray, k: int) -> np.ndarray:
     return nearest_distances(y, y, k=k, exclude_self=True)
 
 
+def topology_threshold(pairs: np.ndarray, theta_hat: np.ndarray, n: int, branches: int) -> float:
+    """θ* leaving `branches` components in the graph of n cells joined by pairs with θ̂ ≤ θ*."""
+    g = sp.coo_matrix((theta_hat, (pairs[:, 0], pairs[:, 1])), shape=(n, n)).tocsr()
+    c0 = connected_components(g, directed=False)[0]
+    cuts = int(branches) - c0
+    w = np.sort(minimum_spanning_tree(g).data)[::-1]  # θ̂ > 0: distinct targets
+    if cuts <= 0 or len(w) == 0:
+        return float(np.pi)
+    if cuts >= len(w):
+        return float(w[-1] / 2)
+    return float((w[cuts - 1] + w[cuts]) / 2)
+
+
 def singular_set(model: Any, threshold: float | str = "auto", n_samples: int | None = None,
                  seed: int | None = 0) -> SingularSet:
     """The singular set of a fitted SemiDiscreteOT (see the module docstring for the rule).
 
     Args:
         model: a fitted `SemiDiscreteOT`.
-        threshold: "auto" (see the module docstring) or θ* in radians, 0 < θ* ≤ π,
+        threshold: "auto", "topology" (see the module docstring) or θ* in radians, 0 < θ* ≤ π,
             compared with the scale-aware angle θ̂_ij = 2 arctan(ρ_ij/2).
         n_samples: source samples for adjacency and facet estimates (default ~200 per cell).
         seed: seed of those samples.
     """
     auto = isinstance(threshold, str)
-    if auto and threshold != "auto":
-        raise BrenierError(f"threshold: expected 'auto' or an angle in radians, got {threshold!r}")
+    if auto and threshold not in ("auto", "topology"):
+        raise BrenierError(
+            f"threshold: expected 'auto', 'topology' or an angle in radians, got {threshold!r}")
     if not auto:
         threshold = check_positive_float(threshold, "threshold")
         if threshold > np.pi:
@@ -303,7 +323,13 @@ def singular_set(model: Any, threshold: float | str = "auto", n_samples: int | N
     spacing = target_spacing(y, k)
     ratios = spacing_ratios(y, spacing, i, j)
     theta_hat = scaled_angle(ratios)
-    theta = auto_threshold(ratios, y.shape[1], k) if auto else float(threshold)
+    if threshold == "topology":
+        from ..manifold import topology
+
+        branches = topology(y, max_dim=0, orientability=False).betti[0]
+        theta = topology_threshold(stats.pairs, theta_hat, len(y), branches)
+    else:
+        theta = auto_threshold(ratios, y.shape[1], k) if auto else float(threshold)
     return SingularSet(
         pairs=stats.pairs, counts=stats.counts, facet_measure=stats.facet_measure,
         facet_centers=stats.facet_centers, distances=np.linalg.norm(y[i] - y[j], axis=1),
