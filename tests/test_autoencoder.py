@@ -171,7 +171,7 @@ def test_bad_inputs():
     with pytest.raises(BrenierError, match="not fitted"):
         Autoencoder(2).encode(good)
     ae = Autoencoder(2, epochs=1).fit(good)
-    with pytest.raises(BrenierError, match="z: expected width 2"):
+    with pytest.raises(BrenierError, match="z: expected dimension d=2"):
         ae.decode(np.zeros((3, 5)))
     with pytest.raises(BrenierError, match="z: contains NaN"):
         ae.decode(np.full((3, 2), np.nan))

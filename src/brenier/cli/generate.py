@@ -18,7 +18,8 @@ def parse_threshold(value: str) -> float | str:
     try:
         return float(value)
     except ValueError:
-        raise BrenierError(f"--threshold: expected 'auto', 'topology' or an angle in radians, got {value!r}") from None
+        raise BrenierError(
+            f"--threshold: expected 'auto', 'topology' or an angle in radians, got {value!r}") from None
 
 
 def generate(
@@ -27,7 +28,8 @@ def generate(
     out: Path = typer.Option(..., "--out", help="output .npy of shape (n, d)"),
     seed: int | None = typer.Option(None, help="seed of the source samples"),
     extension: str = typer.Option("pl", help="pl (singular-aware) | naive | none (plain map T)"),
-    threshold: str = typer.Option("auto", help="singular threshold: auto, topology (β₀ branches) or θ* in radians"),
+    threshold: str = typer.Option(
+        "auto", help="singular threshold: auto, topology (β₀ branches) or θ* in radians"),
     n_samples: int | None = typer.Option(None, help="Monte-Carlo samples for cells and facets"),
 ):
     """Generate new points with the (singular-aware) piecewise-linear extension of T = ∇u_h."""
@@ -45,7 +47,8 @@ def singular(
     potential: Path = typer.Argument(..., help="a potential written by `brenier ot solve`"),
     out: Path = typer.Option(..., "--out", help="output JSON with the pairs, angles and labels"),
     plot: Path | None = typer.Option(None, "--plot", help="also draw the cells and singular set (2-D)"),
-    threshold: str = typer.Option("auto", help="auto, topology (β₀ branches) or θ* in radians (on the scale-aware angle)"),
+    threshold: str = typer.Option(
+        "auto", help="auto, topology (β₀ branches) or θ* in radians (on the scale-aware angle)"),
     n_samples: int | None = typer.Option(None, help="Monte-Carlo samples for cells and facets"),
     seed: int = typer.Option(0, help="seed of those samples"),
 ):

@@ -33,7 +33,14 @@ import torch
 from torch import nn
 
 from .. import validation
-from ..validation import BrenierError, check_choice, check_positive_float, check_positive_int, to_numpy
+from ..validation import (
+    BrenierError,
+    check_choice,
+    check_points,
+    check_positive_float,
+    check_positive_int,
+    to_numpy,
+)
 
 STATE_FORMAT = "brenier.autoencoder"
 STATE_VERSION = 1
@@ -51,26 +58,6 @@ _EVAL_BATCH = 1024
 def check_images(x: Any, name: str, shape: tuple[int, ...] | None = None, min_rows: int = 1) -> np.ndarray:
     """Images (n, C, H, W) with values in [0, 1] (the conv decoder ends in a sigmoid)."""
     return validation.check_images(x, name, shape=shape, min_rows=min_rows, unit_range=True)
-
-
-def check_vectors(x: Any, name: str, dim: int | None = None, min_rows: int = 1) -> np.ndarray:
-    """Validate vectors (n, d): finite reals. Returns float64."""
-    arr = to_numpy(x, name)
-    if arr.ndim != 2:
-        raise BrenierError(f"{name}: expected vectors of shape (n, d), got shape {arr.shape}")
-    if arr.shape[0] < min_rows:
-        raise BrenierError(f"{name}: expected at least {min_rows} row(s), got {arr.shape[0]}")
-    if arr.shape[1] == 0:
-        raise BrenierError(f"{name}: vectors have dimension 0")
-    if not np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.complexfloating):
-        raise BrenierError(f"{name}: expected real numbers, got dtype {arr.dtype}")
-    if dim is not None and arr.shape[1] != dim:
-        raise BrenierError(f"{name}: expected width {dim}, got {arr.shape[1]}")
-    arr = arr.astype(np.float64, copy=False)
-    if not np.isfinite(arr).all():
-        what = "NaN" if np.isnan(arr).any() else "inf"
-        raise BrenierError(f"{name}: contains {what}; all values must be finite")
-    return arr
 
 
 def check_seed(seed: Any, name: str = "seed") -> int | None:
@@ -409,7 +396,7 @@ class Autoencoder:
             self.mean_, self.scale_ = None, 1.0
             work = data
         else:
-            data = check_vectors(arr, "x", min_rows=min_rows)
+            data = check_points(arr, "x", min_rows=min_rows)
             self.mean_ = data.mean(axis=0)
             spread = float(np.sqrt(np.mean((data - self.mean_) ** 2)))
             self.scale_ = spread if spread > 0 else 1.0
@@ -470,7 +457,7 @@ class Autoencoder:
     def _prepare(self, x: Any, name: str) -> np.ndarray:
         if self.kind_ == "conv":
             return check_images(x, name, shape=self.input_shape_)
-        arr = check_vectors(x, name, dim=self.input_shape_[0])
+        arr = check_points(x, name, dim=self.input_shape_[0])
         return ((arr - self.mean_) / self.scale_).astype(np.float32)
 
     def _batched(self, fn, arr: np.ndarray) -> np.ndarray:
@@ -491,7 +478,7 @@ class Autoencoder:
     def decode(self, z: Any) -> np.ndarray:
         """Reconstructions g_ξ(z): images float32 (n, C, H, W) in [0, 1] or vectors float64 (n, d)."""
         self._check_fitted()
-        codes = check_vectors(z, "z", dim=self.latent_dim_)
+        codes = check_points(z, "z", dim=self.latent_dim_)
         out = self._batched(self._decode_tensor, codes.astype(np.float32))
         out = out.reshape((len(codes), *self.input_shape_))
         if self.kind_ == "conv":

@@ -32,13 +32,12 @@ from ..manifold.autoencoder import (
     build_conv_encoder,
     check_device,
     check_images,
-    check_vectors,
     resolve_seed,
     seeded_build,
     split_indices,
     train_network,
 )
-from ..validation import BrenierError, check_choice, check_positive_float, check_positive_int
+from ..validation import BrenierError, check_choice, check_points, check_positive_float, check_positive_int
 from .baselines import DDPM
 
 
@@ -304,7 +303,7 @@ class VAE:
     def decode(self, z: Any) -> np.ndarray:
         """Mean images sigmoid(g(z)) for codes z (n, latent_dim_)."""
         _check_fitted(self, "net_")
-        codes = torch.from_numpy(check_vectors(z, "z", dim=self.latent_dim_).astype(np.float32))
+        codes = torch.from_numpy(check_points(z, "z", dim=self.latent_dim_).astype(np.float32))
         self.net_.eval()
         with torch.no_grad():
             out = torch.cat([torch.sigmoid(self.net_.decoder(c.to(self._device))).cpu()

@@ -357,8 +357,8 @@ def run(st: SolverState, assigner: Assigner, stream, eval_stream, nu: np.ndarray
         stats = measure(assigner, stream, st.h, nu, st.batch, cfg.chunk, hessian=newton)
         batch_used = st.batch
         if newton:
-            def rescue(cells):
-                return rescue_shifts(assigner, stream, nu, cells, batch_used)
+            def rescue(cells, batch=batch_used):
+                return rescue_shifts(assigner, stream, nu, cells, batch)
             rec = step_newton(st, stats, nu, cfg, rescue)
         else:
             rec = step_adam(st, stats, nu, cfg)
