@@ -152,7 +152,7 @@ def test_bad_inputs():
         (Autoencoder(2, val_fraction=0.1), good[:1], "x: expected at least 2"),
         (Autoencoder(2), good * 3, r"\[0, 1\]"),
         (Autoencoder(2), np.zeros((4, 8, 8, 3)), "channels-last"),
-        (Autoencoder(2, kind="mlp"), good, "x: expected vectors"),
+        (Autoencoder(2, kind="mlp"), good, r"x: expected a 2-D array of shape \(n, d\)"),
         (Autoencoder(2, kind="conv"), np.zeros((10, 3)), "x: expected images"),
         (Autoencoder(-1), good, "latent_dim: expected a positive int or 'auto', got -1"),
         (Autoencoder("big"), good, "latent_dim"),
@@ -177,7 +177,7 @@ def test_bad_inputs():
         ae.decode(np.full((3, 2), np.nan))
     with pytest.raises(BrenierError, match=r"x: expected images of shape \(n, 1, 6, 6\)"):
         ae.encode(np.zeros((3, 1, 8, 8)))
-    with pytest.raises(BrenierError, match="x: expected vectors"):
+    with pytest.raises(BrenierError, match=r"x: expected a 2-D array of shape \(n, d\)"):
         Autoencoder(2, epochs=1).fit(np.zeros((10, 3)) + np.arange(3)).encode(good)
 
 
