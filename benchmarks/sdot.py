@@ -131,7 +131,7 @@ print(json.dumps({{"peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     t = time.perf_counter()
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     if r.returncode != 0:
-        return float("nan"), r.stderr.strip().splitlines()[-1]
+        return float("nan"), (r.stderr.strip().splitlines() or [f"exit code {r.returncode}"])[-1]
     return json.loads(r.stdout.strip().splitlines()[-1])["peak_mb"], f"{time.perf_counter() - t:.0f} s"
 
 

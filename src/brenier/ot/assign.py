@@ -27,6 +27,7 @@ except ImportError:  # pragma: no cover - faiss-cpu is a dependency, but stay us
     faiss = None
 
 BACKENDS = ("auto", "faiss", "torch", "kdtree")
+ROWS = 1 << 16  # targets converted or indexed at once
 KDTREE_MAX_DIM = 8
 
 
@@ -66,10 +67,12 @@ class Assigner:
         self.device = torch.device(device)
         self.y_mean = targets.mean(axis=0)
         self.x_shift = np.zeros(self.dim) if x_shift is None else np.asarray(x_shift, np.float64)
-        yc = targets - self.y_mean
-        self._yc64 = yc
-        self._yc = np.ascontiguousarray(yc, dtype=np.float32)
-        self._offset = yc @ self.x_shift  # ⟨m, y_i − ȳ⟩ folded into the heights
+        self.targets = targets  # float64, not copied: memory stays ≈ one float32 copy at large N
+        self._yc = np.empty((self.n, self.dim), np.float32)
+        for a in range(0, self.n, ROWS):
+            self._yc[a:a + ROWS] = targets[a:a + ROWS] - self.y_mean
+        self._yc64 = (targets - self.y_mean) if self.backend == "kdtree" else None
+        self._offset = targets @ self.x_shift - self.y_mean @ self.x_shift  # ⟨m, y_i − ȳ⟩
         self.block_bytes = int(block_bytes)
         self._index = None
         if self.backend == "torch":
@@ -95,7 +98,9 @@ class Assigner:
                 self._index = faiss.IndexFlatIP(self.dim + 1)
             else:
                 self._index.reset()
-            self._index.add(np.ascontiguousarray(np.hstack([self._yc, h32[:, None]])))
+            for a in range(0, self.n, ROWS):  # in pieces: no second full copy of the lifted points
+                lifted = np.hstack([self._yc[a:a + ROWS], h32[a:a + ROWS, None]])
+                self._index.add(np.ascontiguousarray(lifted))
         else:
             self._h_t = torch.from_numpy(h32).to(self.device)
 

@@ -86,7 +86,7 @@ def measure(assigner: Assigner, stream, h: np.ndarray, nu: np.ndarray, batch: in
     keys, weights = [], []
     delta = None
     done = 0
-    y = assigner._yc64
+    y = assigner.targets
     while done < batch:
         m = min(chunk, batch - done)
         x = stream.draw(m)
@@ -153,7 +153,6 @@ def rescue_shifts(assigner: Assigner, stream, nu: np.ndarray, cells: np.ndarray,
     """
     kth = np.maximum(np.ceil(share * nu[cells] * batch).astype(np.int64), 1)
     k, c = int(kth.max()), len(cells)
-    y_cells = torch.from_numpy(np.ascontiguousarray(assigner._yc64[cells], np.float32))
     h_cells = torch.from_numpy(assigner._hh[cells].astype(np.float32))
     cells_t = torch.from_numpy(cells)
     pool = _SmallestPerColumn(c, k)
@@ -166,9 +165,10 @@ def rescue_shifts(assigner: Assigner, stream, nu: np.ndarray, cells: np.ndarray,
             idx, s = assigner.top_k(x, 2)
             q = torch.from_numpy(assigner._queries(x))
             idx, s = torch.from_numpy(idx), torch.from_numpy(np.asarray(s, np.float32))
-            for a in range(0, len(x), rows):
-                for b in range(0, c, cols):
-                    own = torch.addmm(h_cells[b:b + cols], q[a:a + rows], y_cells[b:b + cols].T)
+            for b in range(0, c, cols):  # targets gathered per chunk: no (c, d) copy
+                y_chunk = torch.from_numpy(assigner._yc[cells[b:b + cols]])
+                for a in range(0, len(x), rows):
+                    own = torch.addmm(h_cells[b:b + cols], q[a:a + rows], y_chunk.T)
                     mine = idx[a:a + rows, :1] == cells_t[None, b:b + cols]
                     best_other = torch.where(mine, s[a:a + rows, 1:2], s[a:a + rows, :1])
                     pool.add(best_other - own, b)
