@@ -30,7 +30,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
-import torch
 from scipy.sparse.linalg import cg, spsolve
 
 from .assign import Assigner
@@ -42,7 +41,7 @@ LM_START = 0.5  # Levenberg–Marquardt damping λ once steps shorter than LM_AL
 LM_ALPHA = 0.05  # (×4 per further rejection, ÷4 per good step)
 STARVED = 0.25  # a cell holding less than this share of ν_i is starved (see rescue_shifts)
 RESCUE_SHARE = 0.5  # a rescued cell is raised until it alone would win this share of ν_i
-RESCUE_BLOCK = 1 << 22  # gap-matrix entries held at once by rescue_shifts
+RESCUE_CELLS = 1 << 16  # starved cells queried at once by rescue_shifts
 RESCUE_DEFICIT = 0.2  # rescue only when starved cells lack this share of the misplaced mass
 NOISE_FACTOR = 3.0  # χ² a Newton step leaves, in units of the mass-noise floor N/B (measured)
 RESCUE_DRAW = 1 << 16  # source samples drawn at once by rescue_shifts
@@ -150,77 +149,33 @@ def rescue_shifts(assigner: Assigner, stream, nu: np.ndarray, cells: np.ndarray,
     The Newton model cannot do this: its curvature comes from facet samples that a starved cell
     (hidden, or shrunk to almost nothing — common in high dimension) does not have, and a cell
     born at a point grows like t^d, far from the linear model. Needs heights set in `assigner`.
+
+    The smallest gaps of cell i are the largest ⟨(x, −s₁(x)), (y_i, 1)⟩ over the samples, an
+    inner-product top-k with the samples as the index and the cells as queries, so the same
+    kernel does it (s₁ = best score; for the few members of a starved cell, where s₁ = s_i, the
+    product is 0 ≥ any non-member's, which keeps them first as their true gap < 0 would; a cell
+    that already holds share·ν_i of the batch gets t_i = 0 instead of a negative rise).
     """
     kth = np.maximum(np.ceil(share * nu[cells] * batch).astype(np.int64), 1)
     k, c = int(kth.max()), len(cells)
-    h_cells = torch.from_numpy(assigner._hh[cells].astype(np.float32))
-    cells_t = torch.from_numpy(cells)
-    pool = _SmallestPerColumn(c, k)
-    cols = min(c, max(1, RESCUE_BLOCK // 256))
-    rows = max(1, RESCUE_BLOCK // cols)
+    smallest = np.full((c, 0), np.inf)
     done = 0
-    with torch.no_grad():
-        while done < batch:
-            x = stream.draw(min(RESCUE_DRAW, batch - done))
-            idx, s = assigner.top_k(x, 2)
-            q = torch.from_numpy(assigner._queries(x))
-            idx, s = torch.from_numpy(idx), torch.from_numpy(np.asarray(s, np.float32))
-            for b in range(0, c, cols):  # targets gathered per chunk: no (c, d) copy
-                y_chunk = torch.from_numpy(assigner._yc[cells[b:b + cols]])
-                for a in range(0, len(x), rows):
-                    own = torch.addmm(h_cells[b:b + cols], q[a:a + rows], y_chunk.T)
-                    mine = idx[a:a + rows, :1] == cells_t[None, b:b + cols]
-                    best_other = torch.where(mine, s[a:a + rows, 1:2], s[a:a + rows, :1])
-                    pool.add(best_other - own, b)
-            done += len(x)
-    return pool.kth_smallest(torch.from_numpy(kth)).double().numpy()
-
-
-class _SmallestPerColumn:
-    """The k smallest values of each of c columns over a stream of (m, c) blocks.
-
-    A value is kept only if it is below its column's current k-th smallest τ_c, so after the
-    first blocks almost nothing passes the filter (a top-k along the rows of every block would
-    cost more than the matrix product that made it).
-    """
-
-    def __init__(self, c: int, k: int):
-        self.c, self.k = c, k
-        self.tau = torch.full((c,), float("inf"))
-        self.values, self.cols = [torch.empty(0)], [torch.empty(0, dtype=torch.int64)]
-        self.pending = 0
-
-    def add(self, block: torch.Tensor, first: int = 0) -> None:
-        """Offer a block of values for columns first … first + block.shape[1] − 1."""
-        tau = self.tau[first:first + block.shape[1]]
-        r, col = (block < tau[None, :]).nonzero(as_tuple=True)
-        self.values.append(block[r, col])
-        self.cols.append(col + first)
-        self.pending += len(col)
-        if self.pending > max(RESCUE_BLOCK, 8 * self.k * self.c):
-            self._compact()
-
-    def _compact(self) -> None:
-        v, col = torch.cat(self.values), torch.cat(self.cols)
-        v, order = v.sort(stable=True)
-        col = col[order]
-        col, order = col.sort(stable=True)  # by column, ascending values within a column
-        v = v[order]
-        start = torch.searchsorted(col, torch.arange(self.c))
-        rank = torch.arange(len(col)) - start[col]
-        keep = rank < self.k
-        v, col, rank = v[keep], col[keep], rank[keep]
-        full = rank == self.k - 1
-        self.tau[col[full]] = v[full]
-        self.values, self.cols, self.pending = [v], [col], 0
-
-    def kth_smallest(self, kth: torch.Tensor) -> torch.Tensor:
-        """(c,) the kth[j]-th smallest value of column j (1-based; the largest kept if fewer)."""
-        self._compact()
-        v, col = self.values[0], self.cols[0]
-        start = torch.searchsorted(col, torch.arange(self.c))
-        count = torch.bincount(col, minlength=self.c)
-        return v[start + torch.minimum(kth, count) - 1]
+    while done < batch:
+        x = stream.draw(min(RESCUE_DRAW, batch - done))
+        q = assigner._queries(x).astype(np.float64)
+        s1 = assigner.top_k(x, 1, with_offset=True)[1][:, 0] - assigner.row_offset(x)
+        samples = Assigner(q, None, assigner.backend, str(assigner.device))
+        samples.set_heights(-s1)
+        found = np.empty((c, min(k, len(x))))
+        for a in range(0, c, RESCUE_CELLS):
+            part = cells[a:a + RESCUE_CELLS]
+            score = samples.top_k(assigner._yc[part].astype(np.float64), found.shape[1], with_offset=True)[1]
+            found[a:a + RESCUE_CELLS] = -score - assigner._hh[part, None]  # gaps g_i(x)
+        both = np.hstack([smallest, found])
+        smallest = np.partition(both, k - 1, axis=1)[:, :k] if both.shape[1] > k else both
+        done += len(x)
+    smallest.sort(axis=1)
+    return smallest[np.arange(c), np.minimum(kth, smallest.shape[1]) - 1]
 
 
 @dataclass
