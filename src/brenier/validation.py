@@ -91,14 +91,24 @@ def check_weights(w: Any, n: int, name: str = "weights") -> np.ndarray:
 
 def check_distinct(points: np.ndarray, name: str) -> None:
     """Refuse duplicate points: two identical targets make the cells W_i(h) ill-defined."""
-    view = np.ascontiguousarray(points).view(np.dtype((np.void, points.dtype.itemsize * points.shape[1])))
-    _, first, counts = np.unique(view.ravel(), return_index=True, return_counts=True)
-    if (counts > 1).any():
-        i = int(first[np.argmax(counts > 1)])
-        dup = np.flatnonzero((points == points[i]).all(axis=1))
-        raise BrenierError(
-            f"{name}: duplicate points at rows {dup[:5].tolist()}; merge them and add their weights"
-        )
+    # rows equal as numbers ⇒ equal 64-bit hash of their bytes (after 0.0 == −0.0); only rows with
+    # a shared hash are compared, so memory stays O(N) instead of a sorted copy of the points
+    x = points
+    key = np.zeros(len(x), np.uint64)
+    for a in range(0, len(x), 1 << 16):
+        words = (np.asarray(x[a:a + (1 << 16)], np.float64) + 0.0).view(np.uint64)  # −0.0 → 0.0
+        part = np.zeros(len(words), np.uint64)
+        for j in range(words.shape[1]):  # FNV-1a over the row's words (wrap-around product)
+            part = (part ^ words[:, j]) * np.uint64(0x100000001B3)
+        key[a:a + len(words)] = part
+    _, inverse, counts = np.unique(key, return_inverse=True, return_counts=True)
+    for c in np.flatnonzero(counts > 1):
+        rows = np.flatnonzero(inverse.reshape(-1) == c)
+        for i in rows[:-1]:
+            dup = rows[(x[rows] == x[i]).all(axis=1)]
+            if len(dup) > 1:
+                raise BrenierError(f"{name}: duplicate points at rows {dup[:5].tolist()}; "
+                                   "merge them and add their weights")
 
 
 def check_positive_int(value: Any, name: str, *, allow_none: bool = False) -> int | None:

@@ -202,10 +202,12 @@ class SolverState:
 
 def initial_heights(y: np.ndarray, source_mean: np.ndarray, source_radius: float) -> np.ndarray:
     """Voronoi start after matching scales: x ↦ nearest y in (x − m)·a, a = spread(y)/spread(μ)."""
-    yc = y - y.mean(axis=0)
-    spread_y = float(np.sqrt(np.mean(np.sum(yc**2, axis=1)))) or 1.0
+    mean = y.mean(axis=0)
+    sq = np.concatenate([np.einsum("ij,ij->i", y[b:b + 65536] - mean, y[b:b + 65536] - mean)
+                         for b in range(0, len(y), 65536)])  # |y_i − ȳ|², in pieces
+    spread_y = float(np.sqrt(np.mean(sq))) or 1.0
     a = spread_y / max(source_radius, 1e-12)
-    h = -np.sum(yc**2, axis=1) / (2 * a) - yc @ source_mean
+    h = -sq / (2 * a) - (y @ source_mean - mean @ source_mean)
     return h - h.mean()
 
 
