@@ -93,10 +93,9 @@ def check_distinct(points: np.ndarray, name: str) -> None:
     """Refuse duplicate points: two identical targets make the cells W_i(h) ill-defined."""
     # rows equal as numbers ⇒ equal 64-bit hash of their bytes (after 0.0 == −0.0); only rows with
     # a shared hash are compared, so memory stays O(N) instead of a sorted copy of the points
-    x = points
-    key = np.zeros(len(x), np.uint64)
-    for a in range(0, len(x), 1 << 16):
-        words = (np.asarray(x[a:a + (1 << 16)], np.float64) + 0.0).view(np.uint64)  # −0.0 → 0.0
+    key = np.zeros(len(points), np.uint64)
+    for a in range(0, len(points), 1 << 16):
+        words = (np.asarray(points[a:a + (1 << 16)], np.float64) + 0.0).view(np.uint64)  # −0.0 → 0.0
         part = np.zeros(len(words), np.uint64)
         for j in range(words.shape[1]):  # FNV-1a over the row's words (wrap-around product)
             part = (part ^ words[:, j]) * np.uint64(0x100000001B3)
@@ -105,7 +104,7 @@ def check_distinct(points: np.ndarray, name: str) -> None:
     for c in np.flatnonzero(counts > 1):
         rows = np.flatnonzero(inverse.reshape(-1) == c)
         for i in rows[:-1]:
-            dup = rows[(x[rows] == x[i]).all(axis=1)]
+            dup = rows[(points[rows] == points[i]).all(axis=1)]
             if len(dup) > 1:
                 raise BrenierError(f"{name}: duplicate points at rows {dup[:5].tolist()}; "
                                    "merge them and add their weights")

@@ -163,7 +163,7 @@ def rescue_shifts(assigner: Assigner, stream, nu: np.ndarray, cells: np.ndarray,
     while done < batch:
         x = stream.draw(min(RESCUE_DRAW, batch - done))
         q = assigner._queries(x).astype(np.float64)
-        s1 = assigner.top_k(x, 1, with_offset=True)[1][:, 0] - assigner.row_offset(x)
+        s1 = assigner.top_k(x, 1)[1][:, 0].astype(np.float64)  # best score, in the kernel's frame
         samples = Assigner(q, None, assigner.backend, str(assigner.device))
         samples.set_heights(-s1)
         found = np.empty((c, min(k, len(x))))
