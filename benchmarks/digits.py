@@ -5,7 +5,8 @@ baseline on the same images (latent ones on the same autoencoder) and score n sa
 `brenier.metrics.evaluate_samples` (classifier trained on the same data, fixed seed). Prints one
 markdown table of mean ± s.d. over seeds and the goals of the issue.
 
-    .venv/bin/python benchmarks/digits.py [--seeds 5] [--n 2000] [--budget 1.0] [--json out.json]
+    .venv/bin/python benchmarks/digits.py [--seeds 5] [--n 2000] [--budget 1.0] [--latent-noise 0]
+                                 [--json out.json]
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ def main() -> None:
     p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--n", type=int, default=2000, help="samples per method")
     p.add_argument("--latent-dim", default="10")
+    p.add_argument("--latent-noise", type=float, default=0.0,
+                   help="σ of the autoencoder's code noise (brenier.AEOT latent_noise)")
     p.add_argument("--budget", type=float, default=1.0, help="scale of the baselines' training budget")
     p.add_argument("--json", default=None, help="also write the raw results here")
     cfg = p.parse_args()
@@ -48,7 +51,7 @@ def main() -> None:
     runs: dict[str, list[dict]] = {}
     start = time.perf_counter()
     for seed in range(cfg.seeds):
-        model = AEOT(latent, seed=seed).fit(data)
+        model = AEOT(latent, seed=seed, latent_noise=cfg.latent_noise).fit(data)
         results, _ = evaluate_model(
             model,
             cfg.n,

@@ -140,6 +140,22 @@ def test_bad_state_is_refused(digits_ae):
         Autoencoder.from_state(tensors, {**config, "latent_dim": 11})
 
 
+def test_latent_noise_trains_the_decoder_on_perturbed_codes():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(400, 2)) @ rng.normal(size=(2, 6)) * 5 + 3
+    plain = Autoencoder(2, epochs=60, seed=0).fit(x)
+    noisy = Autoencoder(2, epochs=60, seed=0, latent_noise=0.1).fit(x)
+    best = noisy.best_epoch_
+    # training loss sees the noise, the validation loss (and the reported error) does not
+    assert noisy.history_["train"][best] > 3 * noisy.history_["val"][best]
+    assert plain.history_["train"][plain.best_epoch_] < 3 * plain.history_["val"][plain.best_epoch_]
+    assert noisy.reconstruction_error_ > plain.reconstruction_error_
+    tensors, config = noisy.state()
+    assert config["params"]["latent_noise"] == 0.1
+    again = Autoencoder.from_state(tensors, config)
+    np.testing.assert_array_equal(again.decode(noisy.encode(x)), noisy.decode(noisy.encode(x)))
+
+
 def test_bad_inputs():
     good = np.random.default_rng(0).random((20, 1, 6, 6)).astype(np.float32)
     nan = good.copy()
@@ -164,6 +180,8 @@ def test_bad_inputs():
         (Autoencoder(2, seed=-3), good, "seed"),
         (Autoencoder(2, device="nonsense"), good, "device"),
         (Autoencoder(2, channels=()), good, "channels"),
+        (Autoencoder(2, latent_noise=-0.1), good, "latent_noise: expected a finite number >= 0"),
+        (Autoencoder(2, latent_noise=float("nan")), good, "latent_noise"),
     ]
     for ae, x, msg in cases:
         with pytest.raises(BrenierError, match=msg):

@@ -44,6 +44,8 @@ class AEOT:
         latent_dim: size d of the codes, or "auto" (the intrinsic-dimension estimate of the data).
         seed: seed of the autoencoder training, the OT solve and (by default) sampling.
         epochs, batch_size, lr, patience: autoencoder training (see `brenier.manifold.Autoencoder`).
+        latent_noise: σ of the code noise the decoder is trained on (0: none); trades fidelity
+            for fewer near-copies of training images (see `brenier.manifold.Autoencoder`).
         tol, max_iter: OT solver stopping rule (χ² mass error) and step budget.
         threshold: singular-set threshold ("auto", "topology" or θ* in radians, see
             `brenier.ot.singular`).
@@ -68,6 +70,7 @@ class AEOT:
         batch_size: int = 128,
         lr: float = 1e-3,
         patience: int = 30,
+        latent_noise: float = 0.0,
         tol: float = 2.5e-3,
         max_iter: int = 100,
         threshold: float | str = "auto",
@@ -83,6 +86,7 @@ class AEOT:
         self.batch_size = batch_size
         self.lr = lr
         self.patience = patience
+        self.latent_noise = latent_noise
         self.tol = tol
         self.max_iter = max_iter
         self.threshold = threshold
@@ -124,6 +128,7 @@ class AEOT:
                 batch_size=self.batch_size,
                 lr=self.lr,
                 patience=self.patience,
+                latent_noise=self.latent_noise,
                 seed=self.seed,
                 device=self.device,
                 progress=self.progress,
@@ -301,6 +306,7 @@ class AEOT:
             "batch_size": self.batch_size,
             "lr": self.lr,
             "patience": self.patience,
+            "latent_noise": self.latent_noise,
             "tol": self.tol,
             "max_iter": self.max_iter,
             "threshold": self.threshold,

@@ -11,6 +11,8 @@ try:  # torch is a dependency, but keep validation importable without it
 except ImportError:  # pragma: no cover
     torch = None
 
+ROWS = 1 << 16  # rows converted, hashed or assigned at once: bounds temporary copies of big arrays
+
 
 class BrenierError(ValueError):
     """Raised for bad user input; the message names the argument at fault."""
@@ -94,8 +96,8 @@ def check_distinct(points: np.ndarray, name: str) -> None:
     # rows equal as numbers ⇒ equal 64-bit hash of their bytes (after 0.0 == −0.0); only rows with
     # a shared hash are compared, so memory stays O(N) instead of a sorted copy of the points
     key = np.zeros(len(points), np.uint64)
-    for a in range(0, len(points), 1 << 16):
-        words = (np.asarray(points[a:a + (1 << 16)], np.float64) + 0.0).view(np.uint64)  # −0.0 → 0.0
+    for a in range(0, len(points), ROWS):
+        words = (np.asarray(points[a:a + ROWS], np.float64) + 0.0).view(np.uint64)  # −0.0 → 0.0
         part = np.zeros(len(words), np.uint64)
         for j in range(words.shape[1]):  # FNV-1a over the row's words (wrap-around product)
             part = (part ^ words[:, j]) * np.uint64(0x100000001B3)

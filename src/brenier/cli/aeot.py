@@ -31,6 +31,10 @@ def fit(
         str, typer.Option("--latent-dim", help="'auto' (intrinsic dimension) or d")
     ] = "auto",
     epochs: Annotated[int, typer.Option(help="autoencoder epochs (early stopping)")] = 300,
+    latent_noise: Annotated[
+        float,
+        typer.Option("--latent-noise", help="decoder trained on z + σ·sd(z)·ε: smoother, fewer near-copies"),
+    ] = 0.0,
     max_targets: Annotated[
         int | None, typer.Option("--max-targets", help="at most this many OT targets")
     ] = None,
@@ -50,6 +54,7 @@ def fit(
         _latent(latent_dim),
         seed=seed,
         epochs=epochs,
+        latent_noise=latent_noise,
         max_targets=max_targets,
         tol=tol,
         threshold=parse_threshold(threshold),

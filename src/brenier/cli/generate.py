@@ -8,12 +8,13 @@ import numpy as np
 import typer
 
 from .. import io
+from ..ot.singular import THRESHOLD_RULES
 from ..validation import BrenierError
 from .common import console
 
 
 def parse_threshold(value: str) -> float | str:
-    if value in ("auto", "topology"):
+    if value in THRESHOLD_RULES:
         return value
     try:
         return float(value)

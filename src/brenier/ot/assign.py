@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..validation import BrenierError, check_choice
+from ..validation import ROWS, BrenierError, check_choice
 
 try:
     import faiss
@@ -27,7 +27,6 @@ except ImportError:  # pragma: no cover - faiss-cpu is a dependency, but stay us
     faiss = None
 
 BACKENDS = ("auto", "faiss", "torch", "kdtree")
-ROWS = 1 << 16  # targets converted or indexed at once
 KDTREE_MAX_DIM = 8
 
 
@@ -141,7 +140,7 @@ class Assigner:
 
     def _torch_top_k(self, q: np.ndarray, k: int):
         m = len(q)
-        rows = max(256, min(m, self.block_bytes // (4 * min(self.n, 65536))))
+        rows = max(256, min(m, self.block_bytes // (4 * min(self.n, ROWS))))
         tchunk = max(k, min(self.n, self.block_bytes // (4 * rows)))
         out_i = np.empty((m, k), np.int64)
         out_s = np.empty((m, k), np.float32)

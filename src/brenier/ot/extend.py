@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from ..validation import BrenierError, check_choice, check_positive_int, like
+from ..validation import ROWS, BrenierError, check_choice, check_positive_int, like
 from .assign import Assigner
 from .singular import SingularSet, singular_set
 
@@ -307,8 +307,8 @@ class OTGenerator:
             nearest = Assigner(y, None, "auto", "cpu")
             nearest.set_heights(-0.5 * np.sum(y**2, axis=1))  # argmax ⟨x, y⟩ − |y|²/2 = nearest
             w = np.zeros(m)
-            for a in range(0, len(x), 1 << 16):
-                w += np.bincount(nearest.assign(x[a:a + (1 << 16)]), minlength=m)
+            for a in range(0, len(x), ROWS):
+                w += np.bincount(nearest.assign(x[a:a + ROWS]), minlength=m)
         self.targets_, self.weights_ = y, w / w.sum()
         self.model_ = SemiDiscreteOT(self.source, seed=self.seed, **self.solver_kwargs).fit(
             y, self.weights_, verbose=verbose)

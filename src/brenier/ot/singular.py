@@ -80,6 +80,7 @@ HOLE_COUNT = 16.0  # m₀: expected targets in a gap that cannot be a sampling h
 MAX_GAP_TEST_DIM = 3  # above this dimension the neighbourhood rule replaces the gap tests
 NEIGHBOURHOOD_KAPPA = 1.0  # κ* of the neighbourhood rule
 CHUNK = 1 << 16
+THRESHOLD_RULES = ("auto", "topology")  # named rules; otherwise θ* in radians
 
 
 def default_samples(n_targets: int) -> int:
@@ -309,7 +310,7 @@ def singular_set(model: Any, threshold: float | str = "auto", n_samples: int | N
         seed: seed of those samples.
     """
     auto = isinstance(threshold, str)
-    if auto and threshold not in ("auto", "topology"):
+    if auto and threshold not in THRESHOLD_RULES:
         raise BrenierError(
             f"threshold: expected 'auto', 'topology' or an angle in radians, got {threshold!r}")
     if not auto:

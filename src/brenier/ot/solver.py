@@ -32,6 +32,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.linalg import cg, spsolve
 
+from ..validation import ROWS
 from .assign import Assigner
 
 GAP_QUANTILE = 0.2  # share of samples used for the facet (Hessian) estimate
@@ -203,8 +204,8 @@ class SolverState:
 def initial_heights(y: np.ndarray, source_mean: np.ndarray, source_radius: float) -> np.ndarray:
     """Voronoi start after matching scales: x ↦ nearest y in (x − m)·a, a = spread(y)/spread(μ)."""
     mean = y.mean(axis=0)
-    sq = np.concatenate([np.einsum("ij,ij->i", y[b:b + 65536] - mean, y[b:b + 65536] - mean)
-                         for b in range(0, len(y), 65536)])  # |y_i − ȳ|², in pieces
+    sq = np.concatenate([np.einsum("ij,ij->i", y[b:b + ROWS] - mean, y[b:b + ROWS] - mean)
+                         for b in range(0, len(y), ROWS)])  # |y_i − ȳ|², in pieces
     spread_y = float(np.sqrt(np.mean(sq))) or 1.0
     a = spread_y / max(source_radius, 1e-12)
     h = -sq / (2 * a) - (y @ source_mean - mean @ source_mean)
