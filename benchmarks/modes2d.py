@@ -145,8 +145,17 @@ def main() -> None:
             for m in methods:
                 for f in FIELDS:
                     results[name][m][f].append(res[m][f])
+            # the table so far, after every trial: a long run that is stopped keeps its results
+            report(results, [n for n in names if results[n][methods[0]]["sw2"]], methods, cfg,
+                   time.perf_counter() - total)
 
-    print(f"## Mode collapse / mixture on 2-D mixtures ({cfg.trials} trials, mean ± s.e.; "
+
+def report(results: dict, names: list[str], methods: list[str], cfg: argparse.Namespace,
+           seconds: float) -> None:
+    """Print the markdown table of mean ± s.e. over the trials run so far."""
+    done = {n: len(results[n][methods[0]]["sw2"]) for n in names}
+    print(f"\n## Mode collapse / mixture on 2-D mixtures (trials: "
+          f"{', '.join(f'{n} {k}' for n, k in done.items())} of {cfg.trials}; mean ± s.e.; "
           f"train {cfg.n_train:,} points, evaluate {cfg.n_eval:,} samples)\n")
     print("| data | method | modes | %HQ | reverse KL | sliced W2 | SW2 ratio | copies % | near % "
           "| time s |")
@@ -169,8 +178,7 @@ def main() -> None:
           f"brenier targets: {cfg.targets:,} training points weighted by their Voronoi share of "
           f"the {cfg.n_train:,}; WGAN-GP (MLP 3×128, lr 5e-4) {cfg.gan_steps} generator steps × "
           f"5 critic steps; DDPM (MLP 4×128, T = 1000) {cfg.ddpm_steps} steps, batch 512; "
-          f"CPU, 1 thread. Total {time.perf_counter() - total:.0f} s.")
-
+          f"CPU, 1 thread. Total {seconds:.0f} s.", flush=True)
 
 if __name__ == "__main__":
     main()
