@@ -36,6 +36,32 @@ def test_uniform_cube_converges_to_machine_precision(d, n):
     assert abs(h.mean()) < 1e-12
 
 
+@pytest.mark.parametrize("d,n", [(2, 3000), (3, 3000)])
+def test_linear_solvers_and_flips_give_the_same_heights(monkeypatch, d, n):
+    """AMG-preconditioned CG (2-D) or Jacobi CG (3-D, above DIRECT_LIMIT_3D) with flipped
+    triangulations reach the heights the sparse LU with fresh qhull hulls reaches."""
+    from brenier.ot import exact, power
+
+    rng = np.random.default_rng(5)
+    y = rng.random((n, d))
+    w = rng.random(n) + 0.5
+    w /= w.sum()
+    src = UniformCube(d, 0, 1)
+    monkeypatch.setattr(exact, "AMG_MIN", 1000)
+    monkeypatch.setattr(exact, "DIRECT_LIMIT_3D", 1000)
+    h1, _, ok1, hist = solve_exact(src, y, w, tol=1e-9)
+    assert ok1 and any(r["triangulation"] == "flipped" for r in hist)
+    check_solution(src, y, w, h1)
+    monkeypatch.setattr(exact, "AMG_MIN", 10**9)
+    monkeypatch.setattr(exact, "DIRECT_LIMIT_3D", 10**9)
+    monkeypatch.setattr(exact, "FLIPS_ONLY", 2.0)  # no flips-only trials
+    monkeypatch.setattr(power, "_FLIP3_KERNEL", False)
+    monkeypatch.setattr(power, "_FLIP_KERNEL", False)
+    h2, _, ok2, _ = solve_exact(src, y, w, tol=1e-9)
+    assert ok2
+    assert np.abs(h1 - h2).max() < 1e-9 * np.ptp(h1) + 1e-12
+
+
 def test_one_dimensional_product_reference():
     """Product targets with product weights on the uniform square: the optimal cells are the
     products of 1-D quantile intervals, i.e. cut x_1 at the cumulative weights of the first factor."""

@@ -118,6 +118,59 @@ def test_reused_triangulation_gives_the_same_cells():
     assert np.allclose(D1.moments, D2.moments, atol=1e-14)
 
 
+@pytest.mark.parametrize("dom", [
+    BOX3, Domain(Polytope.from_vertices(np.random.default_rng(6).random((12, 3))))],
+    ids=["cube", "polyhedron"])
+def test_three_dimensional_flips_match_a_fresh_hull(dom):
+    """2-3 / 3-2 flips from the previous regular triangulation give the cells qhull gives."""
+    rng = np.random.default_rng(9)
+    y = rng.random((2000, 3))
+    h = -np.sum(y**2, axis=1) / 2
+    D0 = power_diagram(y, h, dom)
+    for step in (1e-6, 3e-5):
+        h2 = h + step * rng.standard_normal(len(y))
+        D1 = power_diagram(y, h2, dom, reuse=D0.triangulation, flips_only=True)
+        D2 = power_diagram(y, h2, dom)
+        assert D1.triangulation.how == "flipped"
+        assert np.allclose(D1.masses, D2.masses, atol=1e-14)
+        assert np.allclose(D1.moments, D2.moments, atol=1e-14)
+        assert len(D1.pairs) == len(D2.pairs)
+
+
+def test_flips_only_declines_when_a_cell_must_empty():
+    rng = np.random.default_rng(10)
+    for dom in (BOX2, BOX3):
+        y = rng.random((300, dom.dim))
+        h = -np.sum(y**2, axis=1) / 2
+        D0 = power_diagram(y, h, dom)
+        h2 = h.copy()
+        h2[np.argmin(D0.masses)] -= 1.0  # buried: its cell empties
+        assert power_diagram(y, h2, dom, reuse=D0.triangulation, flips_only=True) is None
+        D = power_diagram(y, h2, dom, reuse=D0.triangulation)  # qhull takes over
+        assert D.triangulation.how == "qhull" and D.masses.min() == 0
+
+
+def test_compiled_facets_match_the_vectorised_path(monkeypatch):
+    """3-D uniform cells: facets from the rings of tetrahedra (compiled) = clipped triangle fans."""
+    from brenier.ot import power
+
+    rng = np.random.default_rng(11)
+    y = rng.random((400, 3)) * 1.3 - 0.15
+    h = -np.sum(y**2, axis=1) / 2 + 1e-3 * rng.standard_normal(len(y))
+    for dom in (BOX3, Domain(Polytope.from_vertices(rng.random((15, 3))))):
+        D1 = power_diagram(y, h, dom)
+        monkeypatch.setattr(power, "_RING_KERNEL", False)
+        monkeypatch.setattr(power, "_CLIP_KERNEL", False)
+        monkeypatch.setattr(power, "_VERTEX_KERNEL", False)
+        D2 = power_diagram(y, h, dom)
+        monkeypatch.undo()
+        assert np.allclose(D1.masses, D2.masses, atol=1e-15)
+        assert np.allclose(D1.moments, D2.moments, atol=1e-15)
+        o1, o2 = np.lexsort(D1.pairs.T[::-1]), np.lexsort(D2.pairs.T[::-1])
+        assert np.array_equal(D1.pairs[o1], D2.pairs[o2])
+        assert np.allclose(D1.facet_mass[o1], D2.facet_mass[o2], atol=1e-15)
+
+
 def test_hidden_sites_get_empty_cells_and_far_sites_are_fine():
     y = np.array([[0.2, 0.2], [0.8, 0.3], [0.5, 0.5], [0.4, 0.9], [50.0, -40.0]])
     h = -np.sum(y**2, axis=1) / 2

@@ -1,6 +1,6 @@
 """Generators with a common `fit(data)` / `generate(n, seed)` interface."""
 
-from .baselines import DDPM, WGANGP
+from .baselines import DDPM, GAN, WGANGP
 from .image_baselines import VAE, AEGaussian, LatentDDPM, PixelDDPM
 
-__all__ = ["AEGaussian", "DDPM", "LatentDDPM", "PixelDDPM", "VAE", "WGANGP"]
+__all__ = ["AEGaussian", "DDPM", "GAN", "LatentDDPM", "PixelDDPM", "VAE", "WGANGP"]

@@ -5,7 +5,10 @@ Energy E(h) = ∫ u_h dμ − Σ h_i ν_i, u_h(x) = max_i ⟨x, y_i⟩ + h_i; �
 ∇²E = L(h), the Laplacian with weights μ(F_ij)/|y_i − y_j| over the facets F_ij = W_i ∩ W_j.
 Each step solves L δ = ∇E and takes h − τ δ with the largest τ ∈ {1, 1/2, …} such that no cell
 mass falls below ε₀ = ½ min(min_i μ(W_i(h⁰)), min_i ν_i) (no cell ever empties) and either
-‖∇E‖ drops by the factor 1 − τ/2 (KMT's test) or E decreases by Armijo's rule.
+‖∇E‖ drops by the factor 1 − τ/2 (KMT's test) or E decreases by Armijo's rule. Trial diagrams
+are obtained by flipping the previous regular triangulation; a trial τ > 1/8 that flips cannot
+reach (a site would leave it: a cell empties) is rejected without a fresh qhull hull, unless
+a step already needed qhull after such rejections (flips stuck on a degenerate configuration).
 """
 
 from __future__ import annotations
@@ -30,11 +33,13 @@ from ..validation import (
     to_numpy,
 )
 from .grid_density import GridDensity, UniformPolytope
-from .power import Domain, Polytope, PowerDiagram, power_diagram, score_floor
+from .power import Domain, Polytope, PowerDiagram, _spatial_order, power_diagram, score_floor
 
 BALL_SIDES = 512  # a 2-D ball is replaced by the inscribed regular polygon with this many sides
 DIRECT_LIMIT_3D = 2000  # above this many cells in 3-D the Newton system is solved by CG
 INEXACT_RTOL = 1e-2  # far from the solution CG stops at this relative residual
+AMG_MIN = 20000  # from this many cells the direct path is AMG-preconditioned CG (pyamg)
+AMG_RTOL, AMG_REBUILD = 1e-3, 25  # its residual cap; iterations beyond which AMG is rebuilt
 
 
 def source_domain(source: Any) -> Domain:
@@ -181,24 +186,54 @@ def initial_heights(dom: Domain, y: np.ndarray, max_tries: int = 60) -> tuple[np
                        "(are some targets duplicated or nearly so?)")
 
 
+def _pyamg():
+    try:
+        import pyamg
+    except ImportError:  # pragma: no cover
+        return None
+    return pyamg
+
+
 class _NewtonSolver:
     """Solves (L + σ diag ν) δ = g; σ tiny fixes the constant null vector (and any disconnected
     components of the facet graph, e.g. across zero-density gaps).
 
     Direct: a sparse LU with a symmetric ordering (planar-like graphs), reused as the
-    preconditioner of CG for the next Hessians and refactored when CG stalls. Otherwise
-    Jacobi-preconditioned CG."""
+    preconditioner of CG for the next Hessians and refactored when CG stalls; from AMG_MIN cells
+    on, CG preconditioned by a smoothed-aggregation AMG hierarchy (pyamg) instead, rebuilt when
+    CG needs more than AMG_REBUILD iterations. Otherwise Jacobi-preconditioned CG."""
 
     def __init__(self, direct: bool):
         self.direct = direct
         self.lu = None
+        self.amg = None
         self.factorizations = 0
+
+    def _amg(self, A: sp.csr_matrix, g: np.ndarray, rtol: float) -> np.ndarray | None:
+        for fresh in (False, True):
+            if self.amg is None or fresh:
+                self.amg = _pyamg().smoothed_aggregation_solver(
+                    A, symmetry="symmetric", max_coarse=500, coarse_solver="splu",
+                    improve_candidates=None)
+                self.factorizations += 1
+            it = np.zeros(1, np.int64)
+            delta, info = cg(A, g, rtol=min(rtol, AMG_RTOL), maxiter=4 * AMG_REBUILD,
+                             M=self.amg.aspreconditioner(), callback=lambda _, it=it: it.__iadd__(1))
+            if info == 0:
+                if it[0] > AMG_REBUILD:
+                    self.amg = None
+                return delta
+        return None
 
     def __call__(self, L: sp.csr_matrix, g: np.ndarray, nu: np.ndarray, rtol: float) -> np.ndarray:
         c = float(np.median(L.diagonal() / nu))
         ncomp = connected_components(L, directed=False)[0] if len(nu) > 1 else 1
         sigma = (1e-10 if ncomp == 1 else 1e-3) * c
         A = (L + sp.diags(sigma * nu)).tocsc()
+        if self.direct and len(nu) >= AMG_MIN and _pyamg() is not None:
+            delta = self._amg(A.tocsr(), g, rtol)
+            if delta is not None:
+                return delta
         if not self.direct:
             delta, _ = cg(A, g, rtol=rtol, maxiter=10000, M=sp.diags(1.0 / A.diagonal()))
             return delta
@@ -243,15 +278,20 @@ def _newton(dom: Domain, y: np.ndarray, nu: np.ndarray, h: np.ndarray, D: PowerD
     g = D.masses - nu
     energy = _energy(D, y, h, nu)
     err = _errors(D.masses, nu)
+    flips_only = True
     while err["max_rel"] > tol and run.step < run.max_iter:
         e = err["max_rel"]  # inexact Newton: residual ~ e while the quadratic term dominates
         rtol = min(INEXACT_RTOL, e) if e * e > tol else max(1e-12, 0.1 * tol / e)
         delta = solver(D.hessian(y), g, nu, rtol)
-        tau, gnorm = 1.0, float(np.linalg.norm(g))
+        tau, gnorm, declined = 1.0, float(np.linalg.norm(g)), False
         while tau >= 2.0**-40:
             h_new = h - tau * delta
-            D_new = power_diagram(y, h_new, dom, reuse=D.triangulation)
+            D_new = power_diagram(y, h_new, dom, reuse=D.triangulation,
+                                  flips_only=flips_only and tau > FLIPS_ONLY)
             run.evals += 1
+            if D_new is None:  # flips cannot reach h_new: a cell would empty (or degenerate)
+                tau, declined = tau / 2, True
+                continue
             g_new = D_new.masses - nu
             e_new = _energy(D_new, y, h_new, nu)
             if D_new.masses.min() >= eps0 and (
@@ -261,6 +301,8 @@ def _newton(dom: Domain, y: np.ndarray, nu: np.ndarray, h: np.ndarray, D: PowerD
             tau /= 2
         if tau < 2.0**-40:  # no acceptable step: the rounding floor is reached
             break
+        if declined and D_new.triangulation is not None and D_new.triangulation.how == "qhull":
+            flips_only = False  # flips failed on a degenerate configuration, not an emptying cell
         h, D, g, energy = h_new - h_new.mean(), D_new, g_new, e_new - float(h_new.mean())
         err = _errors(D.masses, nu)
         run.record(err, tau, D, stage)
@@ -270,6 +312,7 @@ def _newton(dom: Domain, y: np.ndarray, nu: np.ndarray, h: np.ndarray, D: PowerD
 SMOOTHING_START, SMOOTHING_FACTOR, SMOOTHING_TOL = 0.5, 0.3, 1e-2
 SMOOTHING_JUMP = 0.25  # go to ρ itself once every cell keeps this share of ν_i under ρ
 ARMIJO = 1e-4
+FLIPS_ONLY = 2.0**-3  # larger trial steps that flips cannot reach are rejected without qhull
 
 
 def _energy(D: PowerDiagram, y: np.ndarray, h: np.ndarray, nu: np.ndarray) -> float:
@@ -309,6 +352,8 @@ def solve_exact(source: Any, y: Any, nu: Any = None, h0: Any = None, *, tol: flo
     tol = check_positive_float(tol, "tol")
     max_iter = check_positive_int(max_iter, "max_iter")
     act = np.flatnonzero(w > 0)
+    if len(act) > 1:  # targets in a spatial order: local memory access in the hot loops
+        act = act[_spatial_order(yy[act])]
     ya, wa = yy[act], w[act]
     run = _Run(callback, verbose, max_iter)
     if len(act) == 1:

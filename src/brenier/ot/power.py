@@ -242,6 +242,11 @@ def _dummy_heights(y, h, verts, dummies):
 def _power_vertices(Y: np.ndarray, H: np.ndarray, simp: np.ndarray):
     """x with ⟨x, Y_a⟩ + H_a equal over each simplex; (x (T, d), ok (T,) well-conditioned)."""
     d = Y.shape[1]
+    kernel = _vertex_kernel() if d == 3 else None
+    if kernel is not None:
+        x, ok = np.empty((len(simp), 3)), np.empty(len(simp), np.bool_)
+        kernel(Y, H, np.ascontiguousarray(simp), x, ok)
+        return x, ok
     base = Y[simp[:, 0]]
     M = Y[simp[:, 1:]] - base[:, None, :]
     rhs = H[simp[:, :1]] - H[simp[:, 1:]]
@@ -261,6 +266,55 @@ def _power_vertices(Y: np.ndarray, H: np.ndarray, simp: np.ndarray):
     return x, ok
 
 
+_VERTEX_KERNEL = None
+
+
+def _vertex_kernel():
+    """Numba-compiled 3-D power vertices (Cramer's rule per tetrahedron), or None."""
+    global _VERTEX_KERNEL
+    if _VERTEX_KERNEL is not None:
+        return _VERTEX_KERNEL or None
+    try:
+        import numba
+    except ImportError:  # pragma: no cover
+        _VERTEX_KERNEL = False
+        return None
+
+    @numba.njit(cache=True)
+    def vertices(Y, H, simp, x, ok):
+        M = np.empty((3, 3))
+        r = np.empty(3)
+        for t in range(simp.shape[0]):
+            a = simp[t, 0]
+            size = 1.0
+            for k in range(3):
+                v = simp[t, k + 1]
+                nrm = 0.0
+                for c in range(3):
+                    M[k, c] = Y[v, c] - Y[a, c]
+                    nrm += M[k, c] * M[k, c]
+                size *= np.sqrt(nrm)
+                r[k] = H[a] - H[v]
+            c0 = M[1, 1] * M[2, 2] - M[1, 2] * M[2, 1]
+            c1 = M[1, 2] * M[2, 0] - M[1, 0] * M[2, 2]
+            c2 = M[1, 0] * M[2, 1] - M[1, 1] * M[2, 0]
+            det = M[0, 0] * c0 + M[0, 1] * c1 + M[0, 2] * c2
+            ok[t] = abs(det) > 1e-10 * size
+            if not ok[t]:
+                x[t, 0] = x[t, 1] = x[t, 2] = 0.0
+                continue
+            # x = M⁻¹ r through the adjugate
+            x[t, 0] = (r[0] * c0 + r[1] * (M[0, 2] * M[2, 1] - M[0, 1] * M[2, 2])
+                       + r[2] * (M[0, 1] * M[1, 2] - M[0, 2] * M[1, 1])) / det
+            x[t, 1] = (r[0] * c1 + r[1] * (M[0, 0] * M[2, 2] - M[0, 2] * M[2, 0])
+                       + r[2] * (M[0, 2] * M[1, 0] - M[0, 0] * M[1, 2])) / det
+            x[t, 2] = (r[0] * c2 + r[1] * (M[0, 1] * M[2, 0] - M[0, 0] * M[2, 1])
+                       + r[2] * (M[0, 0] * M[1, 1] - M[0, 1] * M[1, 0])) / det
+
+    _VERTEX_KERNEL = vertices
+    return vertices
+
+
 def _still_regular(tri: Triangulation, H: np.ndarray, vtx: np.ndarray) -> bool:
     """Local regularity of every interior face for the new heights (⇒ global regularity)."""
     simp, nbr = tri.simplices, tri.neighbors
@@ -274,25 +328,32 @@ def _still_regular(tri: Triangulation, H: np.ndarray, vtx: np.ndarray) -> bool:
 
 
 def regular_triangulation(y: np.ndarray, h: np.ndarray, verts: np.ndarray,
-                          previous: Triangulation | None = None) -> Triangulation:
+                          previous: Triangulation | None = None,
+                          flips_only: bool = False) -> Triangulation | None:
     """Lower hull of (y_i, −h_i) plus 2^d dummy sites near the bounding box whose cells miss D.
 
-    With `previous` (same y), its combinatorics are kept when they are still regular for h."""
+    With `previous` (same y), its combinatorics are repaired by flips when every site stays a
+    vertex; when they cannot be, qhull starts afresh, or None is returned if `flips_only`."""
     n, d = y.shape
     if previous is not None and previous.complete and previous.n_real == n:
         H = np.r_[h, _dummy_heights(y, h, verts, previous.Y[n:])]
         simp, nbr = previous.simplices, previous.neighbors
-        repaired = _flip_repair(previous.Y, H, simp, nbr) if d == 2 else None
-        if repaired is not None:  # Lawson 2-2 flips (every site stays a vertex)
+        # bistellar flips (2-2 in 2-D; 2-3 and 3-2 in 3-D): every site stays a vertex
+        repaired = (_flip_repair if d == 2 else _flip_repair_3d)(previous.Y, H, simp, nbr)
+        if repaired is not None:
             simp, nbr, flips = repaired
             vtx, ok = _power_vertices(previous.Y, H, simp)
-            if ok.all():
+            idle = (simp < n).sum(axis=1) <= 1  # flat dummy simplices: no real facet uses them
+            vtx[~ok & idle] = previous.Y[simp[~ok & idle]].mean(axis=1)
+            if (ok | idle).all():
                 return Triangulation(previous.Y, H, simp, nbr, vtx, n, True,
                                      "flipped" if flips else "kept")
-        else:
+        elif _flip3_kernel() is None and d == 3:  # pragma: no cover - without numba
             vtx, ok = _power_vertices(previous.Y, H, simp)
             if ok.all() and _still_regular(previous, H, vtx):
                 return Triangulation(previous.Y, H, simp, nbr, vtx, n, True, "kept")
+        if flips_only:
+            return None
     pts = np.vstack([y, verts])
     c = (pts.max(axis=0) + pts.min(axis=0)) / 2
     half = (pts.max(axis=0) - pts.min(axis=0)) / 2
@@ -324,6 +385,11 @@ def regular_triangulation(y: np.ndarray, h: np.ndarray, verts: np.ndarray,
         slope = -eq[lower, :d] / (eq[lower, d:d + 1] * scale) + coef[1:]
         vtx[~ok] = slope[~ok]
     complete = len(np.unique(simp[simp < n])) == n
+    o = np.argsort(simp.min(axis=1), kind="stable")  # simplices near in memory when near in space
+    new_id = np.empty_like(o)
+    new_id[o] = np.arange(len(o))
+    simp, nbr, vtx = simp[o], nbr[o], vtx[o]
+    nbr = np.where(nbr >= 0, new_id[np.maximum(nbr, 0)], -1)
     if d == 2:  # counter-clockwise simplices (the flip repair relies on it)
         e1, e2 = Y[simp[:, 1]] - Y[simp[:, 0]], Y[simp[:, 2]] - Y[simp[:, 0]]
         cw = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0] < 0
@@ -464,6 +530,453 @@ def _facet_kernel():
 
     _FACET_KERNEL = facets
     return facets
+
+
+_CLIP_KERNEL = None
+
+
+def _clip_kernel():
+    """Numba-compiled Sutherland–Hodgman of triangles by all the planes ⟨A_k, x⟩ ≤ b_k (in place
+    on polys (K, 3 + m, 3); returns the vertex counts), or None without numba."""
+    global _CLIP_KERNEL
+    if _CLIP_KERNEL is not None:
+        return _CLIP_KERNEL or None
+    try:
+        import numba
+    except ImportError:  # pragma: no cover
+        _CLIP_KERNEL = False
+        return None
+
+    @numba.njit(cache=True)
+    def clip(polys, A, b):
+        K, M = polys.shape[0], polys.shape[1]
+        cnt = np.full(K, 3, np.int64)
+        buf = np.empty((M + 1, 3))
+        for e in range(K):
+            c = 3
+            for k in range(A.shape[0]):
+                if c == 0:
+                    break
+                o = 0
+                for i in range(c):
+                    j = i + 1 if i + 1 < c else 0
+                    ds = polys[e, i, 0] * A[k, 0] + polys[e, i, 1] * A[k, 1] + polys[e, i, 2] * A[k, 2] - b[k]
+                    dq = polys[e, j, 0] * A[k, 0] + polys[e, j, 1] * A[k, 1] + polys[e, j, 2] * A[k, 2] - b[k]
+                    if ds <= 0:
+                        buf[o, 0], buf[o, 1], buf[o, 2] = polys[e, i, 0], polys[e, i, 1], polys[e, i, 2]
+                        o += 1
+                    if (ds <= 0) != (dq <= 0):
+                        t = ds / (ds - dq)
+                        for q in range(3):
+                            buf[o, q] = polys[e, i, q] + t * (polys[e, j, q] - polys[e, i, q])
+                        o += 1
+                c = min(o, M)
+                for i in range(c):
+                    polys[e, i, 0], polys[e, i, 1], polys[e, i, 2] = buf[i, 0], buf[i, 1], buf[i, 2]
+            cnt[e] = c
+        return cnt
+
+    _CLIP_KERNEL = clip
+    return clip
+
+
+_RING_KERNEL = None
+
+
+def _ring_kernel():
+    """Numba-compiled facets of a 3-D power diagram, uniform ρ: for each edge ij of the regular
+    triangulation between real sites, the power vertices of the tetrahedra around it (in cyclic
+    order) form F_ij; it is clipped to D and integrated (area, ∫Φ for the mass and the moments,
+    fan from its vertex mean, edge-midpoint rule). None without numba."""
+    global _RING_KERNEL
+    if _RING_KERNEL is not None:
+        return _RING_KERNEL or None
+    try:
+        import numba
+    except ImportError:  # pragma: no cover
+        _RING_KERNEL = False
+        return None
+
+    @numba.njit(cache=True)
+    def rings(simp, nbr, vtx, inside, n, A, b, tol, rho0, a1, pairs, area, vals, touch):
+        T = simp.shape[0]
+        m = A.shape[0]
+        R = 96
+        ring = np.empty(R, np.int64)
+        pa = np.empty((R + m + 1, 3))
+        pb = np.empty((R + m + 1, 3))
+        done = np.zeros((T, 4, 4), np.bool_)  # local edge (u, w) of a tetrahedron already done
+        P = 0
+        for t in range(T):
+            for u in range(3):
+                for w in range(u + 1, 4):
+                    i, j = simp[t, u], simp[t, w]
+                    if i >= n or j >= n or i < 0 or j < 0 or done[t, u, w]:
+                        continue
+                    # the other two vertices: cross the face (i, j, q) opposite p
+                    p, q = -1, -1
+                    for s in range(4):
+                        if s != u and s != w:
+                            if p < 0:
+                                p = s
+                            else:
+                                q = s
+                    cur, ap, aq = t, simp[t, p], simp[t, q]
+                    L = 0
+                    while True:
+                        if L >= R:
+                            return -1
+                        ring[L] = cur
+                        L += 1
+                        kk = -1
+                        for s in range(4):
+                            if simp[cur, s] == ap:
+                                kk = s
+                        nxt = nbr[cur, kk] if kk >= 0 else -1
+                        if nxt < 0:
+                            return -1
+                        if nxt == t:
+                            break
+                        c, ui, wj = -1, -1, -1
+                        for s in range(4):
+                            v = simp[nxt, s]
+                            if v == i:
+                                ui = s
+                            elif v == j:
+                                wj = s
+                            elif v != aq:
+                                c = v
+                        done[nxt, min(ui, wj), max(ui, wj)] = True
+                        cur, ap, aq = nxt, aq, c
+                    # clip the polygon of power vertices by the planes of D (unless deep inside)
+                    cnt = L
+                    deep = True
+                    for s in range(L):
+                        pa[s, 0], pa[s, 1], pa[s, 2] = vtx[ring[s], 0], vtx[ring[s], 1], vtx[ring[s], 2]
+                        deep = deep and inside[ring[s]]
+                    for k in range(m):
+                        if cnt == 0 or deep:
+                            break
+                        o = 0
+                        for s in range(cnt):
+                            s2 = s + 1 if s + 1 < cnt else 0
+                            ds = pa[s, 0] * A[k, 0] + pa[s, 1] * A[k, 1] + pa[s, 2] * A[k, 2] - b[k]
+                            dq = pa[s2, 0] * A[k, 0] + pa[s2, 1] * A[k, 1] + pa[s2, 2] * A[k, 2] - b[k]
+                            if ds <= 0:
+                                pb[o, 0], pb[o, 1], pb[o, 2] = pa[s, 0], pa[s, 1], pa[s, 2]
+                                o += 1
+                            if (ds <= 0) != (dq <= 0):
+                                f = ds / (ds - dq)
+                                for r in range(3):
+                                    pb[o, r] = pa[s, r] + f * (pa[s2, r] - pa[s, r])
+                                o += 1
+                        cnt = o
+                        for s in range(cnt):
+                            pa[s, 0], pa[s, 1], pa[s, 2] = pb[s, 0], pb[s, 1], pb[s, 2]
+                    pairs[P, 0], pairs[P, 1] = min(i, j), max(i, j)
+                    area[P] = 0.0
+                    for r in range(4):
+                        vals[P, r] = 0.0
+                    touch[P] = 0
+                    if cnt >= 3:
+                        c0 = c1 = c2 = 0.0
+                        for s in range(cnt):
+                            c0 += pa[s, 0]
+                            c1 += pa[s, 1]
+                            c2 += pa[s, 2]
+                            for k in range(m if not deep else 0):
+                                dk = pa[s, 0] * A[k, 0] + pa[s, 1] * A[k, 1] + pa[s, 2] * A[k, 2] - b[k]
+                                if abs(dk) <= tol:
+                                    touch[P] |= 1 << k
+                        c0, c1, c2 = c0 / cnt, c1 / cnt, c2 / cnt
+                        for s in range(cnt):
+                            s2 = s + 1 if s + 1 < cnt else 0
+                            u0, u1, u2 = pa[s, 0] - c0, pa[s, 1] - c1, pa[s, 2] - c2
+                            w0, w1, w2 = pa[s2, 0] - c0, pa[s2, 1] - c1, pa[s2, 2] - c2
+                            x = u1 * w2 - u2 * w1
+                            yy = u2 * w0 - u0 * w2
+                            z = u0 * w1 - u1 * w0
+                            ar = 0.5 * np.sqrt(x * x + yy * yy + z * z)
+                            area[P] += ar
+                            s0 = s1 = sv2 = s3 = 0.0
+                            for e in range(3):  # edge midpoints: exact for quadratics
+                                if e == 0:
+                                    m0, m1, m2 = c0 + pa[s, 0], c1 + pa[s, 1], c2 + pa[s, 2]
+                                elif e == 1:
+                                    m0, m1 = pa[s, 0] + pa[s2, 0], pa[s, 1] + pa[s2, 1]
+                                    m2 = pa[s, 2] + pa[s2, 2]
+                                else:
+                                    m0, m1, m2 = pa[s2, 0] + c0, pa[s2, 1] + c1, pa[s2, 2] + c2
+                                m0, m1, m2 = m0 / 2, m1 / 2, m2 / 2
+                                tt = rho0 * (m0 - a1)
+                                s0 += tt
+                                s1 += rho0 * (m0 * m0 - a1 * a1) / 2
+                                sv2 += m1 * tt
+                                s3 += m2 * tt
+                            vals[P, 0] += ar * s0 / 3
+                            vals[P, 1] += ar * s1 / 3
+                            vals[P, 2] += ar * sv2 / 3
+                            vals[P, 3] += ar * s3 / 3
+                    P += 1
+                    if P >= pairs.shape[0]:
+                        return -1
+        return P
+
+    _RING_KERNEL = rings
+    return rings
+
+
+def _facets_uniform(tri: Triangulation, n: int, poly: Polytope, rho0: float, a1: float):
+    """(pairs (P, 2), areas (P,), ∫Φ (P, 4), bitmask of the faces of D each clipped facet
+    touches (P,)) from the rings of tetrahedra around the edges; None if unavailable."""
+    kernel = _ring_kernel()
+    if kernel is None or len(poly.b) > 62:  # the faces touched are kept as bits of an int64
+        return None
+    simp, nbr = tri.simplices, tri.neighbors
+    cap = len(tri.Y) + len(simp) + int((nbr < 0).sum()) + 16  # Euler: edges ≤ V + T + hull faces
+    pairs = np.empty((cap, 2), np.int64)
+    area, vals, touch = np.empty(cap), np.empty((cap, 4)), np.empty(cap, np.int64)
+    tol = 1e-9 * (1.0 + np.abs(poly.b).max())
+    inside = np.all(tri.vertices @ poly.A.T < poly.b - 2 * tol, axis=1)
+    P = kernel(simp, nbr, tri.vertices, inside, n, np.ascontiguousarray(poly.A),
+               np.ascontiguousarray(poly.b, dtype=float), tol, rho0, a1, pairs, area, vals, touch)
+    if P < 0:
+        return None
+    return pairs[:P], area[:P], vals[:P], touch[:P]
+
+
+_FLIP3_KERNEL = None
+
+
+def _flip3_kernel():
+    """Numba-compiled 2-3 and 3-2 flips for a 3-D regular triangulation (None without numba)."""
+    global _FLIP3_KERNEL
+    if _FLIP3_KERNEL is not None:
+        return _FLIP3_KERNEL or None
+    try:
+        import numba
+    except ImportError:  # pragma: no cover
+        _FLIP3_KERNEL = False
+        return None
+
+    @numba.njit(cache=True, inline="always")
+    def det3(u0, u1, u2, v0, v1, v2, w0, w1, w2):
+        return u0 * (v1 * w2 - v2 * w1) - u1 * (v0 * w2 - v2 * w0) + u2 * (v0 * w1 - v1 * w0)
+
+    @numba.njit(cache=True)
+    def orient(Y, a, b, c, d):
+        """Sign (−1, 0, 1) of det[b − a, c − a, d − a] with a relative tolerance."""
+        u0, u1, u2 = Y[b, 0] - Y[a, 0], Y[b, 1] - Y[a, 1], Y[b, 2] - Y[a, 2]
+        v0, v1, v2 = Y[c, 0] - Y[a, 0], Y[c, 1] - Y[a, 1], Y[c, 2] - Y[a, 2]
+        w0, w1, w2 = Y[d, 0] - Y[a, 0], Y[d, 1] - Y[a, 1], Y[d, 2] - Y[a, 2]
+        det = det3(u0, u1, u2, v0, v1, v2, w0, w1, w2)
+        mag = (abs(u0) + abs(u1) + abs(u2)) * (abs(v0) + abs(v1) + abs(v2)) * (
+            abs(w0) + abs(w1) + abs(w2))
+        if det > 1e-13 * mag:
+            return 1
+        if det < -1e-13 * mag:
+            return -1
+        return 0
+
+    @numba.njit(cache=True)
+    def below(Y, z, a, b, c, d, e):
+        """Lifted e lies below the hyperplane through lifted a, b, c, d (face abc not regular)."""
+        B = (Y[b, 0] - Y[a, 0], Y[b, 1] - Y[a, 1], Y[b, 2] - Y[a, 2], z[b] - z[a])
+        C = (Y[c, 0] - Y[a, 0], Y[c, 1] - Y[a, 1], Y[c, 2] - Y[a, 2], z[c] - z[a])
+        D = (Y[d, 0] - Y[a, 0], Y[d, 1] - Y[a, 1], Y[d, 2] - Y[a, 2], z[d] - z[a])
+        E = (Y[e, 0] - Y[a, 0], Y[e, 1] - Y[a, 1], Y[e, 2] - Y[a, 2], z[e] - z[a])
+        d_bcd = det3(B[0], B[1], B[2], C[0], C[1], C[2], D[0], D[1], D[2])
+        det4 = (-B[3] * det3(C[0], C[1], C[2], D[0], D[1], D[2], E[0], E[1], E[2])
+                + C[3] * det3(B[0], B[1], B[2], D[0], D[1], D[2], E[0], E[1], E[2])
+                - D[3] * det3(B[0], B[1], B[2], C[0], C[1], C[2], E[0], E[1], E[2])
+                + E[3] * d_bcd)
+        mag = 1.0
+        for v in (B, C, D, E):
+            mag *= abs(v[0]) + abs(v[1]) + abs(v[2]) + abs(v[3])
+        if d_bcd < 0:
+            det4 = -det4
+        return det4 < -1e-12 * mag
+
+    @numba.njit(cache=True, inline="always")
+    def pos(simp, t, v):
+        for j in range(4):
+            if simp[t, j] == v:
+                return j
+        return -1
+
+    @numba.njit(cache=True, inline="always")
+    def relink(nbr, t, old, new):
+        if t >= 0:
+            for j in range(4):
+                if nbr[t, j] == old:
+                    nbr[t, j] = new
+                    return
+
+    @numba.njit(cache=True)
+    def distinct(v):
+        for p in range(len(v)):
+            for q in range(p + 1, len(v)):
+                if v[p] >= 0 and v[p] == v[q]:
+                    return False
+        return True
+
+    @numba.njit(cache=True)
+    def repair(Y, z, simp, nbr, T, max_flips):
+        """Flip until every interior face is regular; simp/nbr have room for T + max_flips rows.
+        Returns (flips, rows used) or (−1, 0) when stuck (a 4-4 or 4-1 flip would be needed)."""
+        cap = simp.shape[0]
+        stack = np.empty(4 * cap + 6 * max_flips + 8, np.int64)
+        free = np.empty(max_flips + 1, np.int64)
+        nfree = 0
+        used = T
+        flips = 0
+        top = 0
+        last = -1
+        for t in range(T):
+            for k in range(4):
+                if nbr[t, k] > t:
+                    stack[top] = t * 4 + k
+                    top += 1
+        while True:
+            stuck = 0
+            while top > 0:
+                top -= 1
+                t = stack[top] // 4
+                k = stack[top] % 4
+                nb = nbr[t, k]
+                if nb < 0 or simp[t, 0] < 0:
+                    continue
+                k2 = pos(nbr, nb, t)
+                if k2 < 0:
+                    return -1, 0
+                d = simp[t, k]
+                e = simp[nb, k2]
+                a = simp[t, (k + 1) % 4]
+                b = simp[t, (k + 2) % 4]
+                c = simp[t, (k + 3) % 4]
+                if not below(Y, z, a, b, c, d, e):
+                    continue
+                s_ab = orient(Y, a, b, d, e)
+                s_bc = orient(Y, b, c, d, e)
+                s_ca = orient(Y, c, a, d, e)
+                if s_ab != 0 and s_ab == s_bc and s_bc == s_ca:  # de crosses abc: 2-3 flip
+                    n1a, n1b = nbr[t, pos(simp, t, a)], nbr[t, pos(simp, t, b)]
+                    n1c = nbr[t, pos(simp, t, c)]
+                    n2a, n2b = nbr[nb, pos(simp, nb, a)], nbr[nb, pos(simp, nb, b)]
+                    n2c = nbr[nb, pos(simp, nb, c)]
+                    if not distinct(np.array([n1a, n1b, n1c, n2a, n2b, n2c])):
+                        stuck += 1
+                        continue
+                    if nfree > 0:
+                        nfree -= 1
+                        t3 = free[nfree]
+                    else:
+                        if used >= cap:
+                            return -1, 0
+                        t3 = used
+                        used += 1
+                    t1, t2 = t, nb
+                    simp[t1, 0], simp[t1, 1], simp[t1, 2], simp[t1, 3] = a, b, d, e
+                    nbr[t1, 0], nbr[t1, 1], nbr[t1, 2], nbr[t1, 3] = t2, t3, n2c, n1c
+                    simp[t2, 0], simp[t2, 1], simp[t2, 2], simp[t2, 3] = b, c, d, e
+                    nbr[t2, 0], nbr[t2, 1], nbr[t2, 2], nbr[t2, 3] = t3, t1, n2a, n1a
+                    simp[t3, 0], simp[t3, 1], simp[t3, 2], simp[t3, 3] = c, a, d, e
+                    nbr[t3, 0], nbr[t3, 1], nbr[t3, 2], nbr[t3, 3] = t1, t2, n2b, n1b
+                    relink(nbr, n2c, nb, t1)
+                    relink(nbr, n1a, t, t2)
+                    relink(nbr, n1b, t, t3)
+                    relink(nbr, n2b, nb, t3)
+                    for q in (t1, t2, t3):
+                        stack[top] = q * 4 + 2
+                        stack[top + 1] = q * 4 + 3
+                        top += 2
+                else:  # a reflex edge: 3-2 flip when exactly three tetrahedra surround it
+                    if s_ab == 0 or s_bc == 0 or s_ca == 0:
+                        stuck += 1
+                        continue
+                    if s_bc == s_ca:
+                        pass  # reflex edge ab, apex c
+                    elif s_ab == s_ca:
+                        a, b, c = b, c, a
+                    else:
+                        a, b, c = c, a, b
+                    t3 = nbr[t, pos(simp, t, c)]
+                    if (t3 < 0 or t3 != nbr[nb, pos(simp, nb, c)]
+                            or orient(Y, c, d, e, a) * orient(Y, c, d, e, b) >= 0):
+                        stuck += 1
+                        continue
+                    n1a, n1b = nbr[t, pos(simp, t, a)], nbr[t, pos(simp, t, b)]
+                    n2a, n2b = nbr[nb, pos(simp, nb, a)], nbr[nb, pos(simp, nb, b)]
+                    n3a, n3b = nbr[t3, pos(simp, t3, a)], nbr[t3, pos(simp, t3, b)]
+                    if not distinct(np.array([n1a, n1b, n2a, n2b, n3a, n3b])):
+                        stuck += 1
+                        continue
+                    s1, s2 = t, nb
+                    simp[s1, 0], simp[s1, 1], simp[s1, 2], simp[s1, 3] = a, c, d, e
+                    nbr[s1, 0], nbr[s1, 1], nbr[s1, 2], nbr[s1, 3] = s2, n3b, n2b, n1b
+                    simp[s2, 0], simp[s2, 1], simp[s2, 2], simp[s2, 3] = b, c, d, e
+                    nbr[s2, 0], nbr[s2, 1], nbr[s2, 2], nbr[s2, 3] = s1, n3a, n2a, n1a
+                    relink(nbr, n3b, t3, s1)
+                    relink(nbr, n2b, nb, s1)
+                    relink(nbr, n3a, t3, s2)
+                    relink(nbr, n1a, t, s2)
+                    simp[t3, 0] = -1
+                    for j in range(4):
+                        nbr[t3, j] = -1
+                    free[nfree] = t3
+                    nfree += 1
+                    for q in (s1, s2):
+                        stack[top] = q * 4 + 1
+                        stack[top + 1] = q * 4 + 2
+                        stack[top + 2] = q * 4 + 3
+                        top += 3
+                flips += 1
+                if flips >= max_flips:
+                    return -1, 0
+            if stuck == 0:
+                return flips, used
+            if flips == last:  # a whole round without a flip: a 4-4 or 4-1 flip is needed
+                return -1, 0
+            last = flips
+            for t in range(used):  # faces skipped while stuck: push those still not regular
+                if simp[t, 0] < 0:
+                    continue
+                for k in range(4):
+                    nb = nbr[t, k]
+                    if nb > t:
+                        k2 = pos(nbr, nb, t)
+                        if below(Y, z, simp[t, (k + 1) % 4], simp[t, (k + 2) % 4],
+                                 simp[t, (k + 3) % 4], simp[t, k], simp[nb, k2]):
+                            stack[top] = t * 4 + k
+                            top += 1
+            if top == 0:
+                return flips, used
+
+    _FLIP3_KERNEL = repair
+    return repair
+
+
+def _flip_repair_3d(Y, H, simp, nbr):
+    """3-D counterpart of `_flip_repair` (2-3 and 3-2 flips); None when stuck."""
+    kernel = _flip3_kernel()
+    if kernel is None:
+        return None
+    T = len(simp)
+    extra = max(1024, T // 2)
+    s = np.empty((T + extra, 4), np.int64)  # rows ≥ T are written before they are read
+    nb = np.empty((T + extra, 4), np.int64)
+    s[:T], nb[:T] = simp, nbr
+    flips, used = kernel(Y, -H, s, nb, T, extra)
+    if flips < 0:
+        return None
+    if flips == 0:
+        return simp, nbr, 0
+    s, nb = s[:used], nb[:used]
+    live = s[:, 0] >= 0
+    new_id = np.cumsum(live) - 1
+    s, nb = s[live], nb[live]
+    nb = np.where(nb >= 0, new_id[np.maximum(nb, 0)], -1)
+    return s, nb, flips
 
 
 def _flip_repair(Y, H, simp, nbr):
@@ -704,10 +1217,13 @@ def _grid_piece_values(s: _Segments, dom_low, cell, rho):
     return vals, wrho
 
 
-def _diagram_2d(y, h, dom: Domain, segments: bool, reuse: Triangulation | None) -> PowerDiagram:
+def _diagram_2d(y, h, dom: Domain, segments: bool, reuse: Triangulation | None,
+                flips_only: bool = False) -> PowerDiagram | None:
     n = len(y)
     poly = dom.poly
-    tri = regular_triangulation(y, h, poly.vertices, reuse)
+    tri = regular_triangulation(y, h, poly.vertices, reuse, flips_only)
+    if tri is None:
+        return None
     if dom.grid is None:
         rho0 = 1.0 / poly.volume
         coefs = rho0 * np.eye(6)[:3]
@@ -820,93 +1336,113 @@ def _touching(polys, cnt, poly: Polytope, k: int) -> np.ndarray:
     return ((dist <= 1e-9 * scale) & valid).any(axis=1)
 
 
-def _diagram_3d(y, h, dom: Domain, reuse: Triangulation | None) -> PowerDiagram:
+def _diagram_3d(y, h, dom: Domain, reuse: Triangulation | None,
+                flips_only: bool = False) -> PowerDiagram | None:
     n = len(y)
     poly = dom.poly
     a1 = float(poly.vertices[:, 0].min())
-    tri = regular_triangulation(y, h, poly.vertices, reuse)
-    vtx = tri.vertices
-    face, ta, tb = _interior_faces(tri.simplices, tri.neighbors, n)
-    # each face (a, b, c) carries the power edge [v_ta, v_tb], shared by facets ab, ac, bc;
-    # the facet F_ij is the fan of triangles (c_ij, v_ta, v_tb), c_ij the mean of its edge midpoints
-    pr = np.concatenate([face[:, [0, 1]], face[:, [0, 2]], face[:, [1, 2]]])
-    ea = np.tile(ta, 3)
-    eb = np.tile(tb, 3)
-    real = (pr < n).all(axis=1)
-    pr, ea, eb = np.sort(pr[real], axis=1), ea[real], eb[real]
-    ukey, inv = np.unique(pr[:, 0] * n + pr[:, 1], return_inverse=True)
-    P = len(ukey)
-    mid = (vtx[ea] + vtx[eb]) / 2
-    cnt_e = np.bincount(inv, minlength=P)
-    center = np.stack([np.bincount(inv, mid[:, k], minlength=P) for k in range(3)], 1) / cnt_e[:, None]
-    pairs = np.c_[ukey // n, ukey % n]
-    # classify the triangles against D; clip those that cross ∂D
-    ins_v = vtx @ poly.A.T <= poly.b + 1e-12
-    ins_c = center @ poly.A.T <= poly.b + 1e-12
-    all_in = ins_v[ea].all(1) & ins_v[eb].all(1) & ins_c[inv].all(1)
-    all_out = (~ins_v[ea] & ~ins_v[eb] & ~ins_c[inv]).any(1)
-    cr = ~all_in & ~all_out
+    tri = regular_triangulation(y, h, poly.vertices, reuse, flips_only)
+    if tri is None:
+        return None
     m = len(poly.b)
-    polys = np.zeros((cr.sum(), 3 + m, 3))
-    polys[:, 0], polys[:, 1], polys[:, 2] = center[inv[cr]], vtx[ea[cr]], vtx[eb[cr]]
-    cnt = np.full(len(polys), 3)
-    for k in range(m):  # each plane adds at most one vertex: 3 + m slots always suffice
-        polys, cnt = _clip_polygons(polys, cnt, poly.A[k], poly.b[k])
-        polys = polys[:, :3 + m]
-    def inside_triangles():
-        return np.stack([center[inv[all_in]], vtx[ea[all_in]], vtx[eb[all_in]]], axis=1)
+    rho0 = 1.0 / poly.volume
 
-    if dom.grid is None:
-        rho0 = 1.0 / poly.volume
+    def funcs(x, rows):  # Φ for the mass and the moments x_1, x_2, x_3 (F = Φ e_1), uniform ρ
+        t = rho0 * (x[:, 0] - a1)
+        return np.stack([t, rho0 * (x[:, 0] ** 2 - a1**2) / 2, x[:, 1] * t, x[:, 2] * t], 1)
 
-        def funcs(x, rows):  # Φ for the mass and the moments x_1, x_2, x_3 (F = Φ e_1)
-            t = rho0 * (x[:, 0] - a1)
-            return np.stack([t, rho0 * (x[:, 0] ** 2 - a1**2) / 2, x[:, 1] * t, x[:, 2] * t], 1)
+    fast = _facets_uniform(tri, n, poly, rho0, a1) if dom.grid is None else None
+    if fast is not None:
+        pairs, area, fint, bits = fast
+        fmass = rho0 * area
 
-        area_cr, val_cr = _fan_integrals(polys, cnt, funcs)
-        kernel = _facet_kernel()
-        if kernel is not None:  # inside triangles summed per facet in compiled code
-            area_p, val_p = np.zeros(P), np.zeros((P, 4))
-            kernel(center, vtx, ea[all_in], eb[all_in], inv[all_in], rho0, a1, area_p, val_p)
-            owner = np.r_[np.arange(P), inv[cr]]
-            area, vals = np.r_[area_p, area_cr], np.r_[val_p, val_cr]
-        else:
-            tri_in = inside_triangles()
-            area_in, val_in = _fan_integrals(tri_in, np.full(len(tri_in), 3), funcs)
-            owner = np.r_[inv[all_in], inv[cr]]
-            area, vals = np.r_[area_in, area_cr], np.r_[val_in, val_cr]
-        wrho = rho0 * area
+        def touching(k):
+            return pairs[(bits >> k) & 1 == 1].ravel()
     else:
-        low, cell, rho = dom.low, dom.cell, dom.grid
-        tri_in = inside_triangles()
-        pieces = np.zeros((len(tri_in) + len(polys), 3 + m + 6, 3))
-        pieces[:len(tri_in), :3] = tri_in
-        pieces[len(tri_in):, :3 + m] = polys
-        pc = np.r_[np.full(len(tri_in), 3), cnt]
-        keep = pc >= 3
-        pieces, pc, owner = _split_at_voxels(pieces[keep], pc[keep],
-                                             np.r_[inv[all_in], inv[cr]][keep], low, cell, rho.shape)
-        valid = np.arange(pieces.shape[1])[None, :] < pc[:, None]
-        cen = (pieces * valid[..., None]).sum(axis=1) / pc[:, None]
-        vox = np.clip(np.floor((cen - low) / cell).astype(np.int64), 0, np.asarray(rho.shape) - 1)
-        xs = low[0] + cell[0] * np.arange(rho.shape[0] + 1)
-        pre = np.zeros((rho.shape[0] + 1,) + rho.shape[1:])
-        pre[1:] = np.cumsum(rho * cell[0], axis=0)
-        pre2 = np.zeros_like(pre)
-        pre2[1:] = np.cumsum(rho * ((xs[1:] ** 2 - xs[:-1] ** 2) / 2)[:, None, None], axis=0)
-        c1, c2, c3 = vox.T
-        r_v, x_v = rho[c1, c2, c3], xs[c1]
-        p_v, q_v = pre[c1, c2, c3], pre2[c1, c2, c3]
+        vtx = tri.vertices
+        face, ta, tb = _interior_faces(tri.simplices, tri.neighbors, n)
+        # each face (a, b, c) carries the power edge [v_ta, v_tb], shared by facets ab, ac, bc;
+        # the facet F_ij is the fan of triangles (c_ij, v_ta, v_tb), c_ij the mean of its edge midpoints
+        pr = np.concatenate([face[:, [0, 1]], face[:, [0, 2]], face[:, [1, 2]]])
+        ea = np.tile(ta, 3)
+        eb = np.tile(tb, 3)
+        real = (pr < n).all(axis=1)
+        pr, ea, eb = np.sort(pr[real], axis=1), ea[real], eb[real]
+        ukey, inv = np.unique(pr[:, 0] * n + pr[:, 1], return_inverse=True)
+        P = len(ukey)
+        mid = (vtx[ea] + vtx[eb]) / 2
+        cnt_e = np.bincount(inv, minlength=P)
+        center = np.stack([np.bincount(inv, mid[:, k], minlength=P) for k in range(3)], 1) / cnt_e[:, None]
+        pairs = np.c_[ukey // n, ukey % n]
+        # classify the triangles against D; clip those that cross ∂D
+        ins_v = vtx @ poly.A.T <= poly.b + 1e-12
+        ins_c = center @ poly.A.T <= poly.b + 1e-12
+        all_in = ins_v[ea].all(1) & ins_v[eb].all(1) & ins_c[inv].all(1)
+        all_out = (~ins_v[ea] & ~ins_v[eb] & ~ins_c[inv]).any(1)
+        cr = ~all_in & ~all_out
+        polys = np.zeros((cr.sum(), 3 + m, 3))
+        polys[:, 0], polys[:, 1], polys[:, 2] = center[inv[cr]], vtx[ea[cr]], vtx[eb[cr]]
+        clip = _clip_kernel()
+        if clip is not None:
+            cnt = clip(polys, np.ascontiguousarray(poly.A), np.ascontiguousarray(poly.b, dtype=float))
+        else:
+            cnt = np.full(len(polys), 3)
+            for k in range(m):  # each plane adds at most one vertex: 3 + m slots always suffice
+                polys, cnt = _clip_polygons(polys, cnt, poly.A[k], poly.b[k])
+                polys = polys[:, :3 + m]
+        def inside_triangles():
+            return np.stack([center[inv[all_in]], vtx[ea[all_in]], vtx[eb[all_in]]], axis=1)
 
-        def funcs(x, rows):
-            mass = p_v[rows] + r_v[rows] * (x[:, 0] - x_v[rows])
-            m1 = q_v[rows] + r_v[rows] * (x[:, 0] ** 2 - x_v[rows] ** 2) / 2
-            return np.stack([mass, m1, x[:, 1] * mass, x[:, 2] * mass], 1)
+        if dom.grid is None:
+            area_cr, val_cr = _fan_integrals(polys, cnt, funcs)
+            kernel = _facet_kernel()
+            if kernel is not None:  # inside triangles summed per facet in compiled code
+                area_p, val_p = np.zeros(P), np.zeros((P, 4))
+                kernel(center, vtx, ea[all_in], eb[all_in], inv[all_in], rho0, a1, area_p, val_p)
+                owner = np.r_[np.arange(P), inv[cr]]
+                area, vals = np.r_[area_p, area_cr], np.r_[val_p, val_cr]
+            else:
+                tri_in = inside_triangles()
+                area_in, val_in = _fan_integrals(tri_in, np.full(len(tri_in), 3), funcs)
+                owner = np.r_[inv[all_in], inv[cr]]
+                area, vals = np.r_[area_in, area_cr], np.r_[val_in, val_cr]
+            wrho = rho0 * area
+        else:
+            low, cell, rho = dom.low, dom.cell, dom.grid
+            tri_in = inside_triangles()
+            pieces = np.zeros((len(tri_in) + len(polys), 3 + m + 6, 3))
+            pieces[:len(tri_in), :3] = tri_in
+            pieces[len(tri_in):, :3 + m] = polys
+            pc = np.r_[np.full(len(tri_in), 3), cnt]
+            keep = pc >= 3
+            pieces, pc, owner = _split_at_voxels(pieces[keep], pc[keep],
+                                                 np.r_[inv[all_in], inv[cr]][keep], low, cell, rho.shape)
+            valid = np.arange(pieces.shape[1])[None, :] < pc[:, None]
+            cen = (pieces * valid[..., None]).sum(axis=1) / pc[:, None]
+            vox = np.clip(np.floor((cen - low) / cell).astype(np.int64), 0, np.asarray(rho.shape) - 1)
+            xs = low[0] + cell[0] * np.arange(rho.shape[0] + 1)
+            pre = np.zeros((rho.shape[0] + 1,) + rho.shape[1:])
+            pre[1:] = np.cumsum(rho * cell[0], axis=0)
+            pre2 = np.zeros_like(pre)
+            pre2[1:] = np.cumsum(rho * ((xs[1:] ** 2 - xs[:-1] ** 2) / 2)[:, None, None], axis=0)
+            c1, c2, c3 = vox.T
+            r_v, x_v = rho[c1, c2, c3], xs[c1]
+            p_v, q_v = pre[c1, c2, c3], pre2[c1, c2, c3]
 
-        area, vals = _fan_integrals(pieces, pc, funcs)
-        wrho = r_v * area
-    fint = np.stack([np.bincount(owner, vals[:, f], minlength=P) for f in range(4)], 1)
-    fmass = np.bincount(owner, wrho, minlength=P)
+            def funcs(x, rows):  # noqa: F811 - the voxel density's Φ
+                mass = p_v[rows] + r_v[rows] * (x[:, 0] - x_v[rows])
+                m1 = q_v[rows] + r_v[rows] * (x[:, 0] ** 2 - x_v[rows] ** 2) / 2
+                return np.stack([mass, m1, x[:, 1] * mass, x[:, 2] * mass], 1)
+
+            area, vals = _fan_integrals(pieces, pc, funcs)
+            wrho = r_v * area
+        fint = np.stack([np.bincount(owner, vals[:, f], minlength=P) for f in range(4)], 1)
+        fmass = np.bincount(owner, wrho, minlength=P)
+        tri_i, tri_j = pairs[inv[cr], 0], pairs[inv[cr], 1]
+
+        def touching(k):
+            t = _touching(polys, cnt, poly, k)
+            return np.r_[tri_i[t], tri_j[t]]
     i, j = pairs.T
     nij = y[j] - y[i]
     nij /= np.linalg.norm(nij, axis=1, keepdims=True)
@@ -915,15 +1451,13 @@ def _diagram_3d(y, h, dom: Domain, reuse: Triangulation | None) -> PowerDiagram:
         integ[:, f] += np.bincount(i, nij[:, 0] * fint[:, f], minlength=n)
         integ[:, f] -= np.bincount(j, nij[:, 0] * fint[:, f], minlength=n)
     # faces of D with n_1 ≠ 0: the restricted 2-D diagram of the sites touching them
-    tri_i, tri_j = pairs[inv[cr], 0], pairs[inv[cr], 1]
     corner_owner = _argmax_sites(poly.vertices, y, h)
     for k in range(m):
         nk1 = poly.A[k, 0]
         fv = poly.vertices[poly.faces[k]]
         if abs(nk1) <= 1e-14 or np.all(fv[:, 0] == a1):  # F·n = 0 there (Φ = 0 on x_1 = a_1)
             continue
-        touch = _touching(polys, cnt, poly, k)
-        cand = np.unique(np.r_[tri_i[touch], tri_j[touch], corner_owner])
+        cand = np.unique(np.r_[touching(k), corner_owner])
         if dom.grid is not None:  # the face x_1 = high_1 of the voxel box
             integ[cand] += _voxel_face(y[cand], h[cand], dom, pre[-1], pre2[-1])
             continue
@@ -963,10 +1497,11 @@ def _voxel_face(y, h, dom: Domain, total, total2):
 
 
 def power_diagram(y: np.ndarray, h: np.ndarray, dom: Domain, *, segments: bool = False,
-                  reuse: Triangulation | None = None) -> PowerDiagram:
+                  reuse: Triangulation | None = None, flips_only: bool = False) -> PowerDiagram | None:
     """Exact masses, moments and facet measures of the cells W_i(h) ∩ D (see module docstring).
 
-    `reuse`: the triangulation of an earlier call with the same y, kept when still regular."""
+    `reuse`: the triangulation of an earlier call with the same y, repaired by flips; with
+    `flips_only`, None when flips cannot reach h (some cell would have to empty, or degenerate)."""
     y = np.ascontiguousarray(y, dtype=np.float64)
     h = np.ascontiguousarray(h, dtype=np.float64)
     if len(y) == 1:
@@ -974,8 +1509,8 @@ def power_diagram(y: np.ndarray, h: np.ndarray, dom: Domain, *, segments: bool =
         return PowerDiagram(np.ones(1), c[None, :].copy(), np.zeros((0, 2), np.int64), np.zeros(0),
                             np.zeros((0, 2, y.shape[1])) if segments else None, None)
     if dom.dim == 2:
-        return _diagram_2d(y, h, dom, segments, reuse)
-    return _diagram_3d(y, h, dom, reuse)
+        return _diagram_2d(y, h, dom, segments, reuse, flips_only)
+    return _diagram_3d(y, h, dom, reuse, flips_only)
 
 
 def _grid_mean(dom: Domain) -> np.ndarray:
