@@ -12,10 +12,17 @@ rules (Simpson on segments, edge midpoints on triangles); the pieces of ∂D are
 diagram one dimension lower. A pixel density is integrated piece by piece after splitting facets
 at the grid lines (Φ is then piecewise quadratic). Everything is vectorised over facets: the only
 Python loops run over the faces of D and the clipping planes.
+
+Facet measures are signed: on degenerate sites (co-circular / co-spherical, e.g. a regular grid,
+whose diagonal facets have zero measure) qhull and the flips return a triangulation that is
+regular only up to rounding, and some power edges run backwards. Integrated with their sign the
+cell integrals stay exact to second order in that violation (with |length| they were off to
+first order, ~1e-9 relative, and Newton stalled there); negative facet masses count 0 in L.
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 from dataclasses import dataclass
 
@@ -24,6 +31,25 @@ import scipy.sparse as sp
 from scipy.spatial import ConvexHull, QhullError
 
 from ..validation import BrenierError
+
+
+def _compiled(build):
+    """Decorator for a kernel factory `build(numba)`: compile on first call, then return the cached
+    kernel; None (the numpy paths are used) when numba is not installed."""
+    cache: list = []
+
+    @functools.wraps(build)
+    def kernel():
+        if not cache:
+            try:
+                import numba
+            except ImportError:  # pragma: no cover
+                cache.append(None)
+            else:
+                cache.append(build(numba))
+        return cache[0]
+    return kernel
+
 
 # ---------------------------------------------------------------------------------------- domains
 
@@ -198,6 +224,7 @@ def score_floor(y: np.ndarray, h: np.ndarray, verts: np.ndarray) -> float:
 
 
 DUMMY_FACTOR = 3.0
+FACETS_2D_COMPILED = True  # 2-D facets of a uniform ρ through the numba kernel (when installed)
 SPATIAL_SORT = True
 QHULL_OPTIONS = "Qt Q3 Q5"
 
@@ -266,19 +293,11 @@ def _power_vertices(Y: np.ndarray, H: np.ndarray, simp: np.ndarray):
     return x, ok
 
 
-_VERTEX_KERNEL = None
 
 
-def _vertex_kernel():
+@_compiled
+def _vertex_kernel(numba):
     """Numba-compiled 3-D power vertices (Cramer's rule per tetrahedron), or None."""
-    global _VERTEX_KERNEL
-    if _VERTEX_KERNEL is not None:
-        return _VERTEX_KERNEL or None
-    try:
-        import numba
-    except ImportError:  # pragma: no cover
-        _VERTEX_KERNEL = False
-        return None
 
     @numba.njit(cache=True)
     def vertices(Y, H, simp, x, ok):
@@ -311,7 +330,6 @@ def _vertex_kernel():
             x[t, 2] = (r[0] * c2 + r[1] * (M[0, 1] * M[2, 0] - M[0, 0] * M[2, 1])
                        + r[2] * (M[0, 0] * M[1, 1] - M[0, 1] * M[1, 0])) / det
 
-    _VERTEX_KERNEL = vertices
     return vertices
 
 
@@ -398,19 +416,11 @@ def regular_triangulation(y: np.ndarray, h: np.ndarray, verts: np.ndarray,
     return Triangulation(Y, H, simp, nbr, vtx, n, complete)
 
 
-_FLIP_KERNEL = None
 
 
-def _flip_kernel():
+@_compiled
+def _flip_kernel(numba):
     """Numba-compiled Lawson flips for a 2-D regular triangulation (None without numba)."""
-    global _FLIP_KERNEL
-    if _FLIP_KERNEL is not None:
-        return _FLIP_KERNEL or None
-    try:
-        import numba
-    except ImportError:  # pragma: no cover
-        _FLIP_KERNEL = False
-        return None
 
     @numba.njit(cache=True)
     def repair(Y, z, simp, nbr, max_flips):
@@ -477,27 +487,19 @@ def _flip_kernel():
             top += 4
         return flips
 
-    _FLIP_KERNEL = repair
     return repair
 
 
-_FACET_KERNEL = None
 
 
-def _facet_kernel():
-    """Numba-compiled sums over the inside triangles (c_ij, v_a, v_b) of each facet, uniform ρ:
+@_compiled
+def _facet_kernel(numba):
+    """Numba-compiled sums over the inside triangles (c_ij, v_a, v_b) of each facet (with their
+    orientation signs sgn), uniform ρ:
     area and ∫ Φ for Φ = ρ (x_1 − a_1), ρ (x_1² − a_1²)/2, x_2 ρ (x_1 − a_1), x_3 ρ (x_1 − a_1)."""
-    global _FACET_KERNEL
-    if _FACET_KERNEL is not None:
-        return _FACET_KERNEL or None
-    try:
-        import numba
-    except ImportError:  # pragma: no cover
-        _FACET_KERNEL = False
-        return None
 
     @numba.njit(cache=True)
-    def facets(center, vtx, ea, eb, owner, rho0, a1, area, vals):
+    def facets(center, vtx, ea, eb, owner, sgn, rho0, a1, area, vals):
         for e in range(ea.shape[0]):
             p = owner[e]
             c0, c1, c2 = center[p, 0], center[p, 1], center[p, 2]
@@ -508,7 +510,7 @@ def _facet_kernel():
             x = u1 * w2 - u2 * w1
             y = u2 * w0 - u0 * w2
             z = u0 * w1 - u1 * w0
-            ar = 0.5 * np.sqrt(x * x + y * y + z * z)
+            ar = 0.5 * np.sqrt(x * x + y * y + z * z) * sgn[e]
             area[p] += ar
             s0 = s1 = s2 = s3 = 0.0
             for q in range(3):  # edge midpoints: exact for quadratics
@@ -528,24 +530,15 @@ def _facet_kernel():
             vals[p, 2] += ar * s2 / 3
             vals[p, 3] += ar * s3 / 3
 
-    _FACET_KERNEL = facets
     return facets
 
 
-_CLIP_KERNEL = None
 
 
-def _clip_kernel():
+@_compiled
+def _clip_kernel(numba):
     """Numba-compiled Sutherland–Hodgman of triangles by all the planes ⟨A_k, x⟩ ≤ b_k (in place
     on polys (K, 3 + m, 3); returns the vertex counts), or None without numba."""
-    global _CLIP_KERNEL
-    if _CLIP_KERNEL is not None:
-        return _CLIP_KERNEL or None
-    try:
-        import numba
-    except ImportError:  # pragma: no cover
-        _CLIP_KERNEL = False
-        return None
 
     @numba.njit(cache=True)
     def clip(polys, A, b):
@@ -576,29 +569,20 @@ def _clip_kernel():
             cnt[e] = c
         return cnt
 
-    _CLIP_KERNEL = clip
     return clip
 
 
-_RING_KERNEL = None
 
 
-def _ring_kernel():
+@_compiled
+def _ring_kernel(numba):
     """Numba-compiled facets of a 3-D power diagram, uniform ρ: for each edge ij of the regular
     triangulation between real sites, the power vertices of the tetrahedra around it (in cyclic
     order) form F_ij; it is clipped to D and integrated (area, ∫Φ for the mass and the moments,
     fan from its vertex mean, edge-midpoint rule). None without numba."""
-    global _RING_KERNEL
-    if _RING_KERNEL is not None:
-        return _RING_KERNEL or None
-    try:
-        import numba
-    except ImportError:  # pragma: no cover
-        _RING_KERNEL = False
-        return None
 
     @numba.njit(cache=True)
-    def rings(simp, nbr, vtx, inside, n, A, b, tol, rho0, a1, pairs, area, vals, touch):
+    def rings(simp, nbr, vtx, Y, inside, n, A, b, tol, rho0, a1, pairs, area, vals, touch):
         T = simp.shape[0]
         m = A.shape[0]
         R = 96
@@ -623,11 +607,21 @@ def _ring_kernel():
                                 q = s
                     cur, ap, aq = t, simp[t, p], simp[t, q]
                     L = 0
+                    # orientation of the ring about y_j − y_i from its best-shaped tetrahedron:
+                    # the sense in which the link vertices (ap → aq) turn (independent of h)
+                    e0, e1, e2 = Y[j, 0] - Y[i, 0], Y[j, 1] - Y[i, 1], Y[j, 2] - Y[i, 2]
+                    best = 0.0
                     while True:
                         if L >= R:
                             return -1
                         ring[L] = cur
                         L += 1
+                        p0_, p1_, p2_ = Y[ap, 0] - Y[i, 0], Y[ap, 1] - Y[i, 1], Y[ap, 2] - Y[i, 2]
+                        q0_, q1_, q2_ = Y[aq, 0] - Y[i, 0], Y[aq, 1] - Y[i, 1], Y[aq, 2] - Y[i, 2]
+                        det = (e0 * (p1_ * q2_ - p2_ * q1_) - e1 * (p0_ * q2_ - p2_ * q0_)
+                               + e2 * (p0_ * q1_ - p1_ * q0_))
+                        if abs(det) > abs(best):
+                            best = det
                         kk = -1
                         for s in range(4):
                             if simp[cur, s] == ap:
@@ -678,6 +672,12 @@ def _ring_kernel():
                     for r in range(4):
                         vals[P, r] = 0.0
                     touch[P] = 0
+                    # signed areas about the unit normal n̂ ∝ ±(y_j − y_i) that makes a regular
+                    # ring positive: a ring with backwards edges (a triangulation regular only up
+                    # to rounding, on degenerate sites) still integrates to second order
+                    en = np.sqrt(e0 * e0 + e1 * e1 + e2 * e2)
+                    sg = 1.0 if best >= 0 else -1.0
+                    n0, n1, n2 = sg * e0 / en, sg * e1 / en, sg * e2 / en
                     if cnt >= 3:
                         c0 = c1 = c2 = 0.0
                         for s in range(cnt):
@@ -696,7 +696,7 @@ def _ring_kernel():
                             x = u1 * w2 - u2 * w1
                             yy = u2 * w0 - u0 * w2
                             z = u0 * w1 - u1 * w0
-                            ar = 0.5 * np.sqrt(x * x + yy * yy + z * z)
+                            ar = 0.5 * (x * n0 + yy * n1 + z * n2)
                             area[P] += ar
                             s0 = s1 = sv2 = s3 = 0.0
                             for e in range(3):  # edge midpoints: exact for quadratics
@@ -722,7 +722,6 @@ def _ring_kernel():
                         return -1
         return P
 
-    _RING_KERNEL = rings
     return rings
 
 
@@ -738,26 +737,20 @@ def _facets_uniform(tri: Triangulation, n: int, poly: Polytope, rho0: float, a1:
     area, vals, touch = np.empty(cap), np.empty((cap, 4)), np.empty(cap, np.int64)
     tol = 1e-9 * (1.0 + np.abs(poly.b).max())
     inside = np.all(tri.vertices @ poly.A.T < poly.b - 2 * tol, axis=1)
-    P = kernel(simp, nbr, tri.vertices, inside, n, np.ascontiguousarray(poly.A),
+    P = kernel(simp, nbr, tri.vertices, tri.Y, inside, n, np.ascontiguousarray(poly.A),
                np.ascontiguousarray(poly.b, dtype=float), tol, rho0, a1, pairs, area, vals, touch)
     if P < 0:
         return None
     return pairs[:P], area[:P], vals[:P], touch[:P]
 
 
-_FLIP3_KERNEL = None
+# the kernel's compiled helpers (set by _flip3_kernel)
+_f3_det3 = _f3_orient = _f3_below = _f3_pos = _f3_relink = _f3_distinct = None
 
 
-def _flip3_kernel():
+@_compiled
+def _flip3_kernel(numba):
     """Numba-compiled 2-3 and 3-2 flips for a 3-D regular triangulation (None without numba)."""
-    global _FLIP3_KERNEL
-    if _FLIP3_KERNEL is not None:
-        return _FLIP3_KERNEL or None
-    try:
-        import numba
-    except ImportError:  # pragma: no cover
-        _FLIP3_KERNEL = False
-        return None
 
     @numba.njit(cache=True, inline="always")
     def det3(u0, u1, u2, v0, v1, v2, w0, w1, w2):
@@ -769,7 +762,7 @@ def _flip3_kernel():
         u0, u1, u2 = Y[b, 0] - Y[a, 0], Y[b, 1] - Y[a, 1], Y[b, 2] - Y[a, 2]
         v0, v1, v2 = Y[c, 0] - Y[a, 0], Y[c, 1] - Y[a, 1], Y[c, 2] - Y[a, 2]
         w0, w1, w2 = Y[d, 0] - Y[a, 0], Y[d, 1] - Y[a, 1], Y[d, 2] - Y[a, 2]
-        det = det3(u0, u1, u2, v0, v1, v2, w0, w1, w2)
+        det = _f3_det3(u0, u1, u2, v0, v1, v2, w0, w1, w2)
         mag = (abs(u0) + abs(u1) + abs(u2)) * (abs(v0) + abs(v1) + abs(v2)) * (
             abs(w0) + abs(w1) + abs(w2))
         if det > 1e-13 * mag:
@@ -785,10 +778,10 @@ def _flip3_kernel():
         C = (Y[c, 0] - Y[a, 0], Y[c, 1] - Y[a, 1], Y[c, 2] - Y[a, 2], z[c] - z[a])
         D = (Y[d, 0] - Y[a, 0], Y[d, 1] - Y[a, 1], Y[d, 2] - Y[a, 2], z[d] - z[a])
         E = (Y[e, 0] - Y[a, 0], Y[e, 1] - Y[a, 1], Y[e, 2] - Y[a, 2], z[e] - z[a])
-        d_bcd = det3(B[0], B[1], B[2], C[0], C[1], C[2], D[0], D[1], D[2])
-        det4 = (-B[3] * det3(C[0], C[1], C[2], D[0], D[1], D[2], E[0], E[1], E[2])
-                + C[3] * det3(B[0], B[1], B[2], D[0], D[1], D[2], E[0], E[1], E[2])
-                - D[3] * det3(B[0], B[1], B[2], C[0], C[1], C[2], E[0], E[1], E[2])
+        d_bcd = _f3_det3(B[0], B[1], B[2], C[0], C[1], C[2], D[0], D[1], D[2])
+        det4 = (-B[3] * _f3_det3(C[0], C[1], C[2], D[0], D[1], D[2], E[0], E[1], E[2])
+                + C[3] * _f3_det3(B[0], B[1], B[2], D[0], D[1], D[2], E[0], E[1], E[2])
+                - D[3] * _f3_det3(B[0], B[1], B[2], C[0], C[1], C[2], E[0], E[1], E[2])
                 + E[3] * d_bcd)
         mag = 1.0
         for v in (B, C, D, E):
@@ -846,7 +839,7 @@ def _flip3_kernel():
                 nb = nbr[t, k]
                 if nb < 0 or simp[t, 0] < 0:
                     continue
-                k2 = pos(nbr, nb, t)
+                k2 = _f3_pos(nbr, nb, t)
                 if k2 < 0:
                     return -1, 0
                 d = simp[t, k]
@@ -854,17 +847,17 @@ def _flip3_kernel():
                 a = simp[t, (k + 1) % 4]
                 b = simp[t, (k + 2) % 4]
                 c = simp[t, (k + 3) % 4]
-                if not below(Y, z, a, b, c, d, e):
+                if not _f3_below(Y, z, a, b, c, d, e):
                     continue
-                s_ab = orient(Y, a, b, d, e)
-                s_bc = orient(Y, b, c, d, e)
-                s_ca = orient(Y, c, a, d, e)
+                s_ab = _f3_orient(Y, a, b, d, e)
+                s_bc = _f3_orient(Y, b, c, d, e)
+                s_ca = _f3_orient(Y, c, a, d, e)
                 if s_ab != 0 and s_ab == s_bc and s_bc == s_ca:  # de crosses abc: 2-3 flip
-                    n1a, n1b = nbr[t, pos(simp, t, a)], nbr[t, pos(simp, t, b)]
-                    n1c = nbr[t, pos(simp, t, c)]
-                    n2a, n2b = nbr[nb, pos(simp, nb, a)], nbr[nb, pos(simp, nb, b)]
-                    n2c = nbr[nb, pos(simp, nb, c)]
-                    if not distinct(np.array([n1a, n1b, n1c, n2a, n2b, n2c])):
+                    n1a, n1b = nbr[t, _f3_pos(simp, t, a)], nbr[t, _f3_pos(simp, t, b)]
+                    n1c = nbr[t, _f3_pos(simp, t, c)]
+                    n2a, n2b = nbr[nb, _f3_pos(simp, nb, a)], nbr[nb, _f3_pos(simp, nb, b)]
+                    n2c = nbr[nb, _f3_pos(simp, nb, c)]
+                    if not _f3_distinct(np.array([n1a, n1b, n1c, n2a, n2b, n2c])):
                         stuck += 1
                         continue
                     if nfree > 0:
@@ -882,10 +875,10 @@ def _flip3_kernel():
                     nbr[t2, 0], nbr[t2, 1], nbr[t2, 2], nbr[t2, 3] = t3, t1, n2a, n1a
                     simp[t3, 0], simp[t3, 1], simp[t3, 2], simp[t3, 3] = c, a, d, e
                     nbr[t3, 0], nbr[t3, 1], nbr[t3, 2], nbr[t3, 3] = t1, t2, n2b, n1b
-                    relink(nbr, n2c, nb, t1)
-                    relink(nbr, n1a, t, t2)
-                    relink(nbr, n1b, t, t3)
-                    relink(nbr, n2b, nb, t3)
+                    _f3_relink(nbr, n2c, nb, t1)
+                    _f3_relink(nbr, n1a, t, t2)
+                    _f3_relink(nbr, n1b, t, t3)
+                    _f3_relink(nbr, n2b, nb, t3)
                     for q in (t1, t2, t3):
                         stack[top] = q * 4 + 2
                         stack[top + 1] = q * 4 + 3
@@ -900,15 +893,15 @@ def _flip3_kernel():
                         a, b, c = b, c, a
                     else:
                         a, b, c = c, a, b
-                    t3 = nbr[t, pos(simp, t, c)]
-                    if (t3 < 0 or t3 != nbr[nb, pos(simp, nb, c)]
-                            or orient(Y, c, d, e, a) * orient(Y, c, d, e, b) >= 0):
+                    t3 = nbr[t, _f3_pos(simp, t, c)]
+                    if (t3 < 0 or t3 != nbr[nb, _f3_pos(simp, nb, c)]
+                            or _f3_orient(Y, c, d, e, a) * _f3_orient(Y, c, d, e, b) >= 0):
                         stuck += 1
                         continue
-                    n1a, n1b = nbr[t, pos(simp, t, a)], nbr[t, pos(simp, t, b)]
-                    n2a, n2b = nbr[nb, pos(simp, nb, a)], nbr[nb, pos(simp, nb, b)]
-                    n3a, n3b = nbr[t3, pos(simp, t3, a)], nbr[t3, pos(simp, t3, b)]
-                    if not distinct(np.array([n1a, n1b, n2a, n2b, n3a, n3b])):
+                    n1a, n1b = nbr[t, _f3_pos(simp, t, a)], nbr[t, _f3_pos(simp, t, b)]
+                    n2a, n2b = nbr[nb, _f3_pos(simp, nb, a)], nbr[nb, _f3_pos(simp, nb, b)]
+                    n3a, n3b = nbr[t3, _f3_pos(simp, t3, a)], nbr[t3, _f3_pos(simp, t3, b)]
+                    if not _f3_distinct(np.array([n1a, n1b, n2a, n2b, n3a, n3b])):
                         stuck += 1
                         continue
                     s1, s2 = t, nb
@@ -916,10 +909,10 @@ def _flip3_kernel():
                     nbr[s1, 0], nbr[s1, 1], nbr[s1, 2], nbr[s1, 3] = s2, n3b, n2b, n1b
                     simp[s2, 0], simp[s2, 1], simp[s2, 2], simp[s2, 3] = b, c, d, e
                     nbr[s2, 0], nbr[s2, 1], nbr[s2, 2], nbr[s2, 3] = s1, n3a, n2a, n1a
-                    relink(nbr, n3b, t3, s1)
-                    relink(nbr, n2b, nb, s1)
-                    relink(nbr, n3a, t3, s2)
-                    relink(nbr, n1a, t, s2)
+                    _f3_relink(nbr, n3b, t3, s1)
+                    _f3_relink(nbr, n2b, nb, s1)
+                    _f3_relink(nbr, n3a, t3, s2)
+                    _f3_relink(nbr, n1a, t, s2)
                     simp[t3, 0] = -1
                     for j in range(4):
                         nbr[t3, j] = -1
@@ -944,15 +937,17 @@ def _flip3_kernel():
                 for k in range(4):
                     nb = nbr[t, k]
                     if nb > t:
-                        k2 = pos(nbr, nb, t)
-                        if below(Y, z, simp[t, (k + 1) % 4], simp[t, (k + 2) % 4],
+                        k2 = _f3_pos(nbr, nb, t)
+                        if _f3_below(Y, z, simp[t, (k + 1) % 4], simp[t, (k + 2) % 4],
                                  simp[t, (k + 3) % 4], simp[t, k], simp[nb, k2]):
                             stack[top] = t * 4 + k
                             top += 1
             if top == 0:
                 return flips, used
 
-    _FLIP3_KERNEL = repair
+    # the helpers are module globals, not closure cells: numba cannot cache a kernel whose
+    # closure holds dispatchers (it would recompile in every process)
+    globals().update({f"_f3_{f.__name__}": f for f in (det3, orient, below, pos, relink, distinct)})
     return repair
 
 
@@ -1110,6 +1105,21 @@ class _Segments:
     p0: np.ndarray
     p1: np.ndarray
     n1: np.ndarray  # x_1 component of the outer normal of W_i on the piece
+    sign: np.ndarray | None = None  # −1 on facets whose power edge runs backwards (see below)
+
+
+def _edge_signs_2d(Y, simp, face, tb, v0, v1):
+    """+1 where the power edge v0 → v1 dual to the face (i, j) runs towards the apex of tb (the
+    triangulation is regular there), −1 where it runs backwards (the face is not regular: up to
+    rounding on degenerate sites, e.g. co-circular grid points). Integrating backwards edges
+    with the negative sign keeps the cell integrals exact to second order in the violation."""
+    apex = simp[tb].sum(axis=1) - face.sum(axis=1)
+    e = Y[face[:, 1]] - Y[face[:, 0]]
+    a = Y[apex] - Y[face[:, 0]]
+    dv = v1 - v0
+    # dv is normal to e; its sign along the normal of e pointing towards the apex
+    side = (e[:, 0] * a[:, 1] - e[:, 1] * a[:, 0]) * (e[:, 0] * dv[:, 1] - e[:, 1] * dv[:, 0])
+    return np.where(side < 0, -1.0, 1.0)
 
 
 def _segments_2d(y, h, poly: Polytope, tri: Triangulation):
@@ -1121,15 +1131,22 @@ def _segments_2d(y, h, poly: Polytope, tri: Triangulation):
     face, ta, tb = face[real], ta[real], tb[real]
     i, j = face[:, 0], face[:, 1]
     p0, p1 = vtx[ta], vtx[tb]
+    sgn = _edge_signs_2d(tri.Y, tri.simplices, face, tb, p0, p1)
     t0, t1, k0, k1 = _clip_segments(p0, p1, poly)
     keep = t1 > t0
-    i, j, p0, p1, t0, t1, k0, k1 = (a[keep] for a in (i, j, p0, p1, t0, t1, k0, k1))
+    i, j, p0, p1, t0, t1, k0, k1, sgn = (a[keep] for a in (i, j, p0, p1, t0, t1, k0, k1, sgn))
     dv = p1 - p0
     q0, q1 = p0 + t0[:, None] * dv, p0 + t1[:, None] * dv
     nij = y[j] - y[i]
     nij /= np.linalg.norm(nij, axis=1, keepdims=True)
-    facets = _Segments(i, j, q0, q1, nij[:, 0])
-    # pieces of ∂D: breakpoints where facets leave D, owners by argmax at midpoints
+    facets = _Segments(i, j, q0, q1, nij[:, 0], sgn)
+    return facets, _boundary_2d(y, h, poly, i, j, q0, q1, k0, k1)
+
+
+def _boundary_2d(y, h, poly: Polytope, i, j, q0, q1, k0, k1) -> _Segments:
+    """The owned pieces of ∂D (edges with n_1 ≠ 0 only) from the clipped facets (i, j, q0, q1)
+    and the planes k0, k1 (or −1) that cut their ends."""
+    # breakpoints where facets leave D, owners by argmax at midpoints
     V = poly.vertices
     edge_dir = np.roll(V, -1, axis=0) - V
     edge_len = np.linalg.norm(edge_dir, axis=1)
@@ -1152,8 +1169,100 @@ def _segments_2d(y, h, poly: Polytope, tri: Triangulation):
     corner_owner = _argmax_sites(V, y, h)
     cand = np.unique(np.r_[cand_pairs, corner_owner])
     owner = _argmax_sites((b0 + b1) / 2, y, h, cand) if len(pk) else np.zeros(0, np.int64)
-    bnd = _Segments(owner, np.full(len(pk), -1), b0, b1, poly.A[pk, 0])
-    return facets, bnd
+    return _Segments(owner, np.full(len(pk), -1), b0, b1, poly.A[pk, 0])
+
+
+
+
+@_compiled
+def _facet2_kernel(numba):
+    """Numba-compiled 2-D facets, uniform ρ: for each edge ij of the regular triangulation
+    between real sites, the power edge [v_ta, v_tb] with its sign, clipped to D (Cyrus–Beck),
+    and Simpson's ∫Φ for the mass and the moments added to both cells in one pass. None without
+    numba."""
+
+    @numba.njit(cache=True)
+    def facets(simp, nbr, vtx, Y, n, A, b, out_tol, rho0, a1,
+               fi, fj, q0, q1, k0, k1, sgn, length, integ):
+        T = simp.shape[0]
+        m = A.shape[0]
+        P = 0
+        for t in range(T):
+            for k in range(3):
+                nb = nbr[t, k]
+                if nb <= t:
+                    continue
+                i = simp[t, 1] if k == 0 else simp[t, 0]  # the face: the vertices other than k,
+                j = simp[t, 1] if k == 2 else simp[t, 2]  # in their order in the simplex
+                if i >= n or j >= n:
+                    continue
+                ax, ay = vtx[t, 0], vtx[t, 1]
+                dx, dy = vtx[nb, 0] - ax, vtx[nb, 1] - ay
+                # sign: does the power edge run towards the apex of nb (see _edge_signs_2d)?
+                apex = simp[nb, 0] + simp[nb, 1] + simp[nb, 2] - i - j
+                ex, ey = Y[j, 0] - Y[i, 0], Y[j, 1] - Y[i, 1]
+                side = (ex * (Y[apex, 1] - Y[i, 1]) - ey * (Y[apex, 0] - Y[i, 0])) * (ex * dy - ey * dx)
+                sg = -1.0 if side < 0 else 1.0
+                t0, t1, c0, c1 = 0.0, 1.0, -1, -1
+                for kk in range(m):
+                    num = b[kk] - (ax * A[kk, 0] + ay * A[kk, 1])
+                    den = dx * A[kk, 0] + dy * A[kk, 1]
+                    if abs(den) <= 1e-300:
+                        if num < -out_tol:
+                            t1 = -1.0
+                        continue
+                    tt = num / den
+                    if den < 0:
+                        if tt > t0:
+                            t0, c0 = tt, kk
+                    elif tt < t1:
+                        t1, c1 = tt, kk
+                if not t1 > t0:
+                    continue
+                x0, y0 = ax + t0 * dx, ay + t0 * dy
+                x1, y1 = ax + t1 * dx, ay + t1 * dy
+                L = np.sqrt((x1 - x0) ** 2 + (y1 - y0) ** 2)
+                xm, ym = (x0 + x1) / 2, (y0 + y1) / 2
+                # Simpson on Φ = ρ (x1 − a1), ρ (x1² − a1²)/2, ρ x2 (x1 − a1) (exact: cubics)
+                f0 = (x0 - a1) + 4 * (xm - a1) + (x1 - a1)
+                f1 = (x0 * x0 + 4 * xm * xm + x1 * x1 - 6 * a1 * a1) / 2
+                f2 = y0 * (x0 - a1) + 4 * ym * (xm - a1) + y1 * (x1 - a1)
+                w = sg * rho0 * L / 6 * ex / np.sqrt(ex * ex + ey * ey)  # signed n_ij,1 · |F| / 6
+                integ[i, 0] += w * f0
+                integ[i, 1] += w * f1
+                integ[i, 2] += w * f2
+                integ[j, 0] -= w * f0
+                integ[j, 1] -= w * f1
+                integ[j, 2] -= w * f2
+                fi[P], fj[P] = i, j
+                q0[P, 0], q0[P, 1], q1[P, 0], q1[P, 1] = x0, y0, x1, y1
+                k0[P], k1[P], sgn[P], length[P] = c0, c1, sg, L
+                P += 1
+        return P
+
+    return facets
+
+
+def _facets_2d_uniform(y, h, poly: Polytope, tri: Triangulation, rho0: float, a1: float):
+    """(facets, boundary pieces, ∫ over the cells of ρ, ρ x_1, ρ x_2 from the facets (n, 3),
+    facet lengths) through the compiled kernel; None without numba."""
+    kernel = _facet2_kernel()
+    if kernel is None:
+        return None
+    n = len(y)
+    cap = 3 * len(tri.simplices) // 2 + 3
+    fi, fj = np.empty(cap, np.int64), np.empty(cap, np.int64)
+    q0, q1 = np.empty((cap, 2)), np.empty((cap, 2))
+    k0, k1 = np.empty(cap, np.int64), np.empty(cap, np.int64)
+    sgn, length, integ = np.empty(cap), np.empty(cap), np.zeros((n, 3))
+    out_tol = 1e-14 * (1.0 + np.abs(poly.b).max())
+    P = kernel(tri.simplices, tri.neighbors, tri.vertices, tri.Y, n, np.ascontiguousarray(poly.A),
+               np.ascontiguousarray(poly.b, dtype=float), out_tol, rho0, a1,
+               fi, fj, q0, q1, k0, k1, sgn, length, integ)
+    fi, fj, q0, q1, k0, k1, sgn, length = (a[:P] for a in (fi, fj, q0, q1, k0, k1, sgn, length))
+    nij1 = (y[fj, 0] - y[fi, 0]) / np.linalg.norm(y[fj] - y[fi], axis=1)
+    facets = _Segments(fi, fj, q0, q1, nij1, sgn)
+    return facets, _boundary_2d(y, h, poly, fi, fj, q0, q1, k0, k1), integ, length
 
 
 def _flux_2d(segs: list[_Segments], vals: list[np.ndarray], n: int) -> np.ndarray:
@@ -1161,7 +1270,7 @@ def _flux_2d(segs: list[_Segments], vals: list[np.ndarray], n: int) -> np.ndarra
     K = vals[0].shape[1]
     out = np.zeros((n, K))
     for s, v in zip(segs, vals, strict=True):
-        f = s.n1[:, None] * v
+        f = (s.n1 if s.sign is None else s.n1 * s.sign)[:, None] * v
         for k in range(K):
             out[:, k] += np.bincount(s.i, f[:, k], minlength=n)
             inner = s.j >= 0
@@ -1224,8 +1333,20 @@ def _diagram_2d(y, h, dom: Domain, segments: bool, reuse: Triangulation | None,
     tri = regular_triangulation(y, h, poly.vertices, reuse, flips_only)
     if tri is None:
         return None
+    fast = None
     if dom.grid is None:
         rho0 = 1.0 / poly.volume
+        a1 = float(poly.vertices[:, 0].min())
+        fast = _facets_2d_uniform(y, h, poly, tri, rho0, a1) if FACETS_2D_COMPILED else None
+    if fast is not None:  # facets in compiled code; the few pieces of ∂D vectorised
+        facets, bnd, integ, length = fast
+        coefs = rho0 * np.eye(6)[:3]
+        mid = (bnd.p0 + bnd.p1) / 2
+        vals = _simpson(_quad_antiderivative(bnd.p0, a1) @ coefs.T, _quad_antiderivative(mid, a1) @ coefs.T,
+                        _quad_antiderivative(bnd.p1, a1) @ coefs.T, np.linalg.norm(bnd.p1 - bnd.p0, axis=1))
+        integ += _flux_2d([bnd], [vals], n)
+        fmass = rho0 * length
+    elif dom.grid is None:
         coefs = rho0 * np.eye(6)[:3]
         integ, facets, bnd = integrate_polynomials_2d(y, h, poly, coefs, tri)
         fmass = rho0 * np.linalg.norm(facets.p1 - facets.p0, axis=1)
@@ -1235,6 +1356,7 @@ def _diagram_2d(y, h, dom: Domain, segments: bool, reuse: Triangulation | None,
         vf, fmass = _grid_piece_values(facets, low, cell, dom.grid)
         vb, _ = _grid_piece_values(bnd, low, cell, dom.grid)
         integ = _flux_2d([facets, bnd], [vf, vb], n)
+    fmass = np.where(facets.sign < 0, 0.0, fmass)  # backwards edges: (rounding-)empty facets
     pairs = np.c_[facets.i, facets.j]
     segs = np.stack([facets.p0, facets.p1], axis=1) if segments else None
     return PowerDiagram(integ[:, 0], integ[:, 1:3], pairs, fmass, segs, tri)
@@ -1354,7 +1476,7 @@ def _diagram_3d(y, h, dom: Domain, reuse: Triangulation | None,
     fast = _facets_uniform(tri, n, poly, rho0, a1) if dom.grid is None else None
     if fast is not None:
         pairs, area, fint, bits = fast
-        fmass = rho0 * area
+        fmass = rho0 * np.maximum(area, 0.0)  # signed areas: < 0 only for rounding-empty facets
 
         def touching(k):
             return pairs[(bits >> k) & 1 == 1].ravel()
@@ -1364,16 +1486,33 @@ def _diagram_3d(y, h, dom: Domain, reuse: Triangulation | None,
         # each face (a, b, c) carries the power edge [v_ta, v_tb], shared by facets ab, ac, bc;
         # the facet F_ij is the fan of triangles (c_ij, v_ta, v_tb), c_ij the mean of its edge midpoints
         pr = np.concatenate([face[:, [0, 1]], face[:, [0, 2]], face[:, [1, 2]]])
+        third = np.concatenate([face[:, 2], face[:, 1], face[:, 0]])
+        simp = tri.simplices
+        apex_a = np.tile(simp[ta].sum(axis=1) - face.sum(axis=1), 3)
+        apex_b = np.tile(simp[tb].sum(axis=1) - face.sum(axis=1), 3)
         ea = np.tile(ta, 3)
         eb = np.tile(tb, 3)
         real = (pr < n).all(axis=1)
         pr, ea, eb = np.sort(pr[real], axis=1), ea[real], eb[real]
+        third, apex_a, apex_b = third[real], apex_a[real], apex_b[real]
         ukey, inv = np.unique(pr[:, 0] * n + pr[:, 1], return_inverse=True)
         P = len(ukey)
         mid = (vtx[ea] + vtx[eb]) / 2
         cnt_e = np.bincount(inv, minlength=P)
         center = np.stack([np.bincount(inv, mid[:, k], minlength=P) for k in range(3)], 1) / cnt_e[:, None]
         pairs = np.c_[ukey // n, ukey % n]
+        # orientation of each triangle (c_ij, v_ta, v_tb) in F_ij: +1 when it turns about y_j − y_i
+        # the way a regular facet does (read off the better-shaped of the tetrahedra ta, tb, which
+        # does not depend on h), −1 for the backwards power edges of a triangulation that is
+        # regular only up to rounding (degenerate sites): signed integrals stay second-order exact
+        Y = tri.Y
+        e = Y[pr[:, 1]] - Y[pr[:, 0]]
+        u = Y[third] - Y[pr[:, 0]]
+        det_b = np.einsum("ij,ij->i", np.cross(e, u), Y[apex_b] - Y[pr[:, 0]])
+        det_a = -np.einsum("ij,ij->i", np.cross(e, u), Y[apex_a] - Y[pr[:, 0]])
+        sigma = np.where(np.abs(det_b) >= np.abs(det_a), det_b, det_a)
+        turn = np.einsum("ij,ij->i", e, np.cross(vtx[ea] - center[inv], vtx[eb] - center[inv]))
+        sgn = np.where(sigma * turn < 0, -1.0, 1.0)
         # classify the triangles against D; clip those that cross ∂D
         ins_v = vtx @ poly.A.T <= poly.b + 1e-12
         ins_c = center @ poly.A.T <= poly.b + 1e-12
@@ -1395,15 +1534,18 @@ def _diagram_3d(y, h, dom: Domain, reuse: Triangulation | None,
 
         if dom.grid is None:
             area_cr, val_cr = _fan_integrals(polys, cnt, funcs)
+            area_cr, val_cr = sgn[cr] * area_cr, sgn[cr, None] * val_cr
             kernel = _facet_kernel()
             if kernel is not None:  # inside triangles summed per facet in compiled code
                 area_p, val_p = np.zeros(P), np.zeros((P, 4))
-                kernel(center, vtx, ea[all_in], eb[all_in], inv[all_in], rho0, a1, area_p, val_p)
+                kernel(center, vtx, ea[all_in], eb[all_in], inv[all_in], sgn[all_in], rho0, a1,
+                       area_p, val_p)
                 owner = np.r_[np.arange(P), inv[cr]]
                 area, vals = np.r_[area_p, area_cr], np.r_[val_p, val_cr]
             else:
                 tri_in = inside_triangles()
                 area_in, val_in = _fan_integrals(tri_in, np.full(len(tri_in), 3), funcs)
+                area_in, val_in = sgn[all_in] * area_in, sgn[all_in, None] * val_in
                 owner = np.r_[inv[all_in], inv[cr]]
                 area, vals = np.r_[area_in, area_cr], np.r_[val_in, val_cr]
             wrho = rho0 * area
@@ -1415,8 +1557,9 @@ def _diagram_3d(y, h, dom: Domain, reuse: Triangulation | None,
             pieces[len(tri_in):, :3 + m] = polys
             pc = np.r_[np.full(len(tri_in), 3), cnt]
             keep = pc >= 3
-            pieces, pc, owner = _split_at_voxels(pieces[keep], pc[keep],
-                                                 np.r_[inv[all_in], inv[cr]][keep], low, cell, rho.shape)
+            tri_id = np.r_[np.flatnonzero(all_in), np.flatnonzero(cr)][keep]
+            pieces, pc, tri_id = _split_at_voxels(pieces[keep], pc[keep], tri_id, low, cell, rho.shape)
+            owner = inv[tri_id]
             valid = np.arange(pieces.shape[1])[None, :] < pc[:, None]
             cen = (pieces * valid[..., None]).sum(axis=1) / pc[:, None]
             vox = np.clip(np.floor((cen - low) / cell).astype(np.int64), 0, np.asarray(rho.shape) - 1)
@@ -1435,9 +1578,10 @@ def _diagram_3d(y, h, dom: Domain, reuse: Triangulation | None,
                 return np.stack([mass, m1, x[:, 1] * mass, x[:, 2] * mass], 1)
 
             area, vals = _fan_integrals(pieces, pc, funcs)
+            area, vals = sgn[tri_id] * area, sgn[tri_id, None] * vals
             wrho = r_v * area
         fint = np.stack([np.bincount(owner, vals[:, f], minlength=P) for f in range(4)], 1)
-        fmass = np.bincount(owner, wrho, minlength=P)
+        fmass = np.maximum(np.bincount(owner, wrho, minlength=P), 0.0)
         tri_i, tri_j = pairs[inv[cr], 0], pairs[inv[cr], 1]
 
         def touching(k):
