@@ -130,6 +130,18 @@ def check_positive_float(value: Any, name: str) -> float:
     return v
 
 
+def check_fraction(value: Any, name: str, *, one: bool) -> float:
+    """A number in [0, 1] (one=True) or [0, 1) (one=False)."""
+    span = "[0, 1]" if one else "[0, 1)"
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise BrenierError(f"{name}: expected a number in {span}, got {value!r}") from None
+    if not (0 <= v <= 1 if one else 0 <= v < 1):
+        raise BrenierError(f"{name}: expected a number in {span}, got {value!r}")
+    return v
+
+
 def check_choice(value: Any, name: str, choices: tuple[str, ...]) -> str:
     if value not in choices:
         raise BrenierError(f"{name}: expected one of {', '.join(map(repr, choices))}, got {value!r}")

@@ -36,6 +36,7 @@ from .. import validation
 from ..validation import (
     BrenierError,
     check_choice,
+    check_fraction,
     check_points,
     check_positive_float,
     check_positive_int,
@@ -84,16 +85,6 @@ def check_device(device: Any) -> torch.device:
     if dev.type == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
         raise BrenierError(f"device: {device!r} requested but MPS is not available here; use 'cpu'")
     return dev
-
-
-def _check_fraction(value: Any, name: str) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise BrenierError(f"{name}: expected a number in [0, 1), got {value!r}") from None
-    if not 0 <= v < 1:
-        raise BrenierError(f"{name}: expected a number in [0, 1), got {value!r}")
-    return v
 
 
 def _check_widths(value: Any, name: str) -> tuple[int, ...]:
@@ -375,7 +366,7 @@ class Autoencoder:
         check_positive_int(self.epochs, "epochs")
         check_positive_int(self.batch_size, "batch_size")
         check_positive_float(self.lr, "lr")
-        _check_fraction(self.val_fraction, "val_fraction")
+        check_fraction(self.val_fraction, "val_fraction", one=False)
         check_positive_int(self.patience, "patience", allow_none=True)
         check_seed(self.seed)
         _check_widths(self.channels, "channels")

@@ -37,7 +37,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..validation import BrenierError, check_choice, check_points, check_positive_float, check_positive_int
+from ..validation import (
+    BrenierError,
+    check_choice,
+    check_fraction,
+    check_points,
+    check_positive_float,
+    check_positive_int,
+)
 
 
 def _mlp(d_in: int, d_out: int, width: int, depth: int, act: Any,
@@ -54,16 +61,6 @@ def _mlp(d_in: int, d_out: int, width: int, depth: int, act: Any,
 
 def _leaky_relu() -> nn.Module:
     return nn.LeakyReLU(0.2)
-
-
-def _check_fraction(value: Any, name: str) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise BrenierError(f"{name}: expected a number in [0, 1], got {value!r}") from None
-    if not 0 <= v <= 1:
-        raise BrenierError(f"{name}: expected a number in [0, 1], got {value!r}")
-    return v
 
 
 def _check_betas(value: Any) -> tuple[float, float]:
@@ -138,7 +135,28 @@ class _VectorGenerator:
         return z.detach().cpu().double().numpy() * self.scale_ + self.mean_
 
 
-class WGANGP(_VectorGenerator):
+class _NoiseGenerator(_VectorGenerator):
+    """A generator network G with batch norm, fed z ~ N(0, I_latent_dim): sampling and noise."""
+
+    def _check_batch_norm(self) -> None:
+        if self._batch < 2:
+            raise BrenierError(f"batch_size: batch norm needs at least 2, got {self._batch}")
+
+    def _noise(self, n: int, gen: torch.Generator | None = None) -> torch.Tensor:
+        z = torch.randn(n, self.latent_dim, generator=gen or self._gen)
+        return z.to(self._device)
+
+    def generate(self, n: int, seed: int | None = None) -> np.ndarray:
+        """n samples G(z), z ~ N(0, I) drawn from `seed`."""
+        self._check_fitted()
+        n = check_positive_int(n, "n")
+        gen = torch.Generator(device="cpu")
+        gen.manual_seed(0 if seed is None else int(seed))
+        with torch.no_grad():
+            return self._unstandardise(self.generator_(self._noise(n, gen)))
+
+
+class WGANGP(_NoiseGenerator):
     """Wasserstein GAN with gradient penalty on vectors.
 
     Args:
@@ -176,10 +194,9 @@ class WGANGP(_VectorGenerator):
         n_critic = check_positive_int(self.n_critic, "n_critic")
         cw = check_positive_int(self.critic_width, "critic_width")
         cd = check_positive_int(self.critic_depth, "critic_depth")
-        decay = _check_fraction(self.lr_decay, "lr_decay")
+        decay = check_fraction(self.lr_decay, "lr_decay", one=True)
         lam = check_positive_float(self.gp_weight, "gp_weight")
-        if self._batch < 2:
-            raise BrenierError(f"batch_size: batch norm needs at least 2, got {self._batch}")
+        self._check_batch_norm()
         d = self.dim_
         self.generator_, self.critic_ = self._seeded(lambda: (
             _mlp(zdim, d, self.width, self.depth, nn.ReLU, batch_norm=True).to(self._device),
@@ -218,21 +235,8 @@ class WGANGP(_VectorGenerator):
         self.fit_seconds_ = time.perf_counter() - start
         return self
 
-    def _noise(self, n: int, gen: torch.Generator | None = None) -> torch.Tensor:
-        z = torch.randn(n, self.latent_dim, generator=gen or self._gen)
-        return z.to(self._device)
 
-    def generate(self, n: int, seed: int | None = None) -> np.ndarray:
-        """n samples G(z), z ~ N(0, I) drawn from `seed`."""
-        self._check_fitted()
-        n = check_positive_int(n, "n")
-        gen = torch.Generator(device="cpu")
-        gen.manual_seed(0 if seed is None else int(seed))
-        with torch.no_grad():
-            return self._unstandardise(self.generator_(self._noise(n, gen)))
-
-
-class GAN(_VectorGenerator):
+class GAN(_NoiseGenerator):
     """Non-saturating (or minimax) GAN on vectors, PacGAN's plain-GAN baseline on small MLPs.
 
     Args:
@@ -269,9 +273,8 @@ class GAN(_VectorGenerator):
         dw = check_positive_int(self.disc_width, "disc_width")
         dd = check_positive_int(self.disc_depth, "disc_depth")
         betas = _check_betas(self.betas)
-        decay = _check_fraction(self.lr_decay, "lr_decay")
-        if self._batch < 2:
-            raise BrenierError(f"batch_size: batch norm needs at least 2, got {self._batch}")
+        decay = check_fraction(self.lr_decay, "lr_decay", one=True)
+        self._check_batch_norm()
         d = self.dim_
         self.generator_, self.discriminator_ = self._seeded(lambda: (
             _mlp(zdim, d, self.width, self.depth, nn.ReLU, batch_norm=True).to(self._device),
@@ -305,19 +308,6 @@ class GAN(_VectorGenerator):
         self.generator_.eval()  # batch norm: sample with the running statistics
         self.fit_seconds_ = time.perf_counter() - start
         return self
-
-    def _noise(self, n: int, gen: torch.Generator | None = None) -> torch.Tensor:
-        z = torch.randn(n, self.latent_dim, generator=gen or self._gen)
-        return z.to(self._device)
-
-    def generate(self, n: int, seed: int | None = None) -> np.ndarray:
-        """n samples G(z), z ~ N(0, I) drawn from `seed`."""
-        self._check_fitted()
-        n = check_positive_int(n, "n")
-        gen = torch.Generator(device="cpu")
-        gen.manual_seed(0 if seed is None else int(seed))
-        with torch.no_grad():
-            return self._unstandardise(self.generator_(self._noise(n, gen)))
 
 
 class _EpsNet(nn.Module):
