@@ -32,6 +32,11 @@ def test_fit_and_sample_shapes(model, small_digits):
     # the same seed gives the same images, another seed other images
     np.testing.assert_array_equal(x, model.sample(50, seed=1))
     assert not np.allclose(x, model.sample(50, seed=2))
+    # the cube source: scrambled Sobol codes by default, i.i.d. ones on request, both seeded
+    np.testing.assert_array_equal(x, model.sample(50, seed=1, qmc=True))
+    iid = model.sample_codes(50, seed=1, qmc=False)
+    np.testing.assert_array_equal(iid, model.sample_codes(50, seed=1, qmc=False))
+    assert not np.allclose(iid, model.sample_codes(50, seed=1))
     # the plain map reproduces decoded training codes exactly
     z = model.sample_codes(20, seed=3, extension="none")
     d = np.min(np.linalg.norm(z[:, None, :] - model.codes_[None], axis=2), axis=1)

@@ -95,3 +95,31 @@ def test_bad_sizes_and_3d_plot_are_refused(potential, tmp_path):
     result = CliRunner().invoke(app, ["singular", str(pot3), "--out", str(js), "--n-samples", "20000"])
     assert result.exit_code == 0, result.output
     assert json.loads(js.read_text())["dim"] == 3
+
+
+def test_generate_qmc_flag(potential, tmp_path):
+    def run(*flags, pot=potential, name="x"):
+        out = tmp_path / f"{name}.npy"
+        result = CliRunner().invoke(app, ["generate", str(pot), "-n", "200", "--out", str(out),
+                                          "--seed", "4", "--n-samples", "50000", *flags])
+        return result, out
+
+    outputs = {}
+    for name, flags in (("auto", ()), ("qmc", ("--qmc",)), ("iid", ("--no-qmc",)),
+                        ("plain", ("--extension", "none", "--no-qmc"))):
+        result, out = run(*flags, name=name)
+        assert result.exit_code == 0, result.output
+        outputs[name] = np.load(out)
+    assert "Sobol" in run(name="again")[0].output  # the uniform cube source: Sobol by default
+    np.testing.assert_array_equal(outputs["auto"], outputs["qmc"])
+    assert not np.allclose(outputs["auto"], outputs["iid"])
+    model = SemiDiscreteOT.load(potential)
+    np.testing.assert_array_equal(outputs["iid"], model.generate(200, seed=4, n_samples=50_000, qmc=False))
+    np.testing.assert_array_equal(outputs["plain"], model.transport(model.source_.sample(200, seed=4)))
+    gauss = tmp_path / "gauss.safetensors"
+    SemiDiscreteOT("gaussian", seed=0, max_iter=30).fit(model.targets_[::4]).save(gauss)
+    result, out = run("--qmc", pot=gauss, name="g")
+    assert isinstance(result.exception, BrenierError) and "--qmc" in str(result.exception)
+    assert not out.exists()
+    result, out = run(pot=gauss, name="g")
+    assert result.exit_code == 0 and "i.i.d." in result.output

@@ -1,12 +1,14 @@
 """Generation: the piecewise-linear extension with and without the singular set, and the plain map."""
 
+import warnings
+
 import numpy as np
 import pytest
 
-from brenier import SemiDiscreteOT, UniformBall, datasets
+from brenier import Gaussian, SemiDiscreteOT, UniformBall, UniformCube, datasets
 from brenier.metrics import nearest_distances
-from brenier.ot.extend import OTGenerator, PiecewiseLinearExtension, generate
-from brenier.ot.singular import singular_set
+from brenier.ot.extend import OTGenerator, PiecewiseLinearExtension, generate, source_sample
+from brenier.ot.singular import scaled_angle, singular_set
 from brenier.validation import BrenierError
 
 
@@ -42,9 +44,11 @@ def test_naive_extension_fills_the_gap(clusters):
 
 def test_plain_map_copies_targets(clusters):
     x = generate(clusters, 500, seed=2, extension="none")
-    src = clusters.source_.sample(500, seed=2)
-    np.testing.assert_array_equal(x, clusters.transport(src))
+    sobol = UniformCube(2, qmc=True).sample(500, seed=2)  # the same source points as "pl" draws
+    np.testing.assert_array_equal(x, clusters.transport(sobol))
     assert (nearest_distances(x, clusters.targets_) == 0).all()
+    iid = generate(clusters, 500, seed=2, extension="none", qmc=False)
+    np.testing.assert_array_equal(iid, clusters.transport(clusters.source_.sample(500, seed=2)))
 
 
 def test_extensions_agree_when_nothing_is_singular():
@@ -118,3 +122,107 @@ def test_method_on_the_class(clusters):
     assert x.shape == (1000, 2) and np.abs(x[:, 0]).min() > 0.75
     naive = clusters.generate(1000, seed=1, extension="naive")
     assert (np.abs(naive[:, 0]) < 0.7).any()
+
+
+def is_copy(x, y):
+    """Rows of x equal to a row of y (exact copies of targets)."""
+    return (np.abs(x[:, None, :] - y[None]).max(axis=2) == 0).any(axis=1)
+
+
+def isolated_targets(sing):
+    """Targets whose pair with every other target is singular (their branch is one point)."""
+    n = len(sing.targets)
+    return np.array([sing.classify(i, np.delete(np.arange(n), i)).all() for i in range(n)])
+
+
+@pytest.mark.parametrize("n_samples", [100_000, 500])
+def test_strict_threshold_gives_no_copies_and_no_singular_edge(clusters, n_samples):
+    """κ* = 1 (the neighbourhood rule of d > 3) calls many within-cluster pairs singular: a simplex
+    once kept a singular edge, or shrank to one vertex and copied its target (~2.5 % of points).
+    Every simplex is now pairwise regular and a blend of ≥ 2 targets, also for the points of
+    cells with no centroid estimate (n_samples=500 leaves some unseen)."""
+    sing = singular_set(clusters, threshold=float(scaled_angle(1.0)), n_samples=n_samples)
+    assert not isolated_targets(sing).any()
+    x = UniformCube(2).sample(20_000, seed=9).astype(float)
+    y = clusters.targets_
+    for ext in ("pl", "naive"):
+        gen = PiecewiseLinearExtension(clusters, sing, ext)
+        cells, lam = gen.weights(x)
+        active = lam != 0
+        assert (active.sum(axis=1) >= 2).all()
+        out = gen(x)
+        assert not is_copy(out, y).any()
+        if ext == "pl":
+            edge = sing.classify(cells[:, :, None], cells[:, None, :])
+            assert not (edge & active[:, :, None] & active[:, None, :]).any()
+            i0 = clusters.assign(x)
+            assert not (sing.classify(i0[:, None], cells) & active).any()
+    unseen = np.flatnonzero(~np.isfinite(sing.centroids).all(axis=1))
+    if n_samples == 500:
+        assert len(unseen)
+        inside = np.isin(clusters.assign(x), unseen)
+        assert inside.any() and not is_copy(out[inside], y).any()
+
+
+def test_only_isolated_targets_are_copied(clusters):
+    """With κ* = 0.5 most targets have no regular pair at all (their branch is one point): their
+    cells keep the plain map T(x) = y_{i₀}, every other point is a blend."""
+    sing = singular_set(clusters, threshold=float(scaled_angle(0.5)), n_samples=100_000)
+    y = clusters.targets_
+    isolated = isolated_targets(sing)
+    assert 0 < isolated.sum() < len(y)
+    x = UniformCube(2).sample(20_000, seed=10).astype(float)
+    out = PiecewiseLinearExtension(clusters, sing, "pl")(x)
+    i0 = clusters.assign(x)
+    np.testing.assert_array_equal(is_copy(out, y), isolated[i0])
+    np.testing.assert_array_equal(out[isolated[i0]], y[i0[isolated[i0]]])
+
+
+def test_qmc_source_is_seeded_and_auto_on_the_cube(clusters):
+    a = generate(clusters, 300, seed=7, n_samples=50_000, qmc=True)
+    np.testing.assert_array_equal(a, generate(clusters, 300, seed=7, n_samples=50_000, qmc=True))
+    np.testing.assert_array_equal(a, generate(clusters, 300, seed=7, n_samples=50_000))  # "auto"
+    assert not np.allclose(a, generate(clusters, 300, seed=8, n_samples=50_000, qmc=True))
+    iid = generate(clusters, 300, seed=7, n_samples=50_000, qmc=False)
+    np.testing.assert_array_equal(iid, generate(clusters, 300, seed=7, n_samples=50_000, qmc=False))
+    assert not np.allclose(a, iid)
+    # the same points through every entry point
+    ext = PiecewiseLinearExtension(clusters, clusters.singular_set(n_samples=50_000))
+    np.testing.assert_array_equal(a, ext.sample(300, seed=7))
+    np.testing.assert_array_equal(iid, ext.sample(300, seed=7, qmc=False))
+    np.testing.assert_array_equal(a, clusters.generate(300, seed=7, n_samples=50_000))
+    np.testing.assert_array_equal(iid, clusters.generate(300, seed=7, n_samples=50_000, qmc=False))
+    # a cube built with qmc=True draws i.i.d. points on request, and the other way round
+    cube, sobol = UniformCube(2), UniformCube(2, qmc=True)
+    np.testing.assert_array_equal(source_sample(cube, 100, 3, qmc=True), sobol.sample(100, seed=3))
+    np.testing.assert_array_equal(source_sample(sobol, 100, 3, qmc=False), cube.sample(100, seed=3))
+    assert sobol.qmc and not cube.qmc  # the sources themselves are left alone
+
+
+def test_qmc_evens_out_the_mode_counts(clusters):
+    """Sobol points give each cluster (half the mass) a share of n that varies far less from seed
+    to seed than the binomial spread √(1/4n) of i.i.d. points; any n, no warnings."""
+    spread = {}
+    for qmc in (True, False):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            share = [np.mean(generate(clusters, 1000, seed=s, n_samples=50_000, qmc=qmc)[:, 0] > 0)
+                     for s in range(20)]
+        spread[qmc] = np.std(share)
+    assert spread[False] > 0.5 * np.sqrt(0.25 / 1000)  # i.i.d.: binomial noise (≈ 0.016)
+    assert spread[True] < 0.25 * spread[False]  # measured ≈ 0.001
+
+
+def test_qmc_needs_a_cube_source():
+    rng = np.random.default_rng(0)
+    model = SemiDiscreteOT(Gaussian(2), seed=0, max_iter=30).fit(rng.normal(size=(30, 2)))
+    with pytest.raises(BrenierError, match="qmc"):
+        generate(model, 10, seed=1, qmc=True)
+    with pytest.raises(BrenierError, match="qmc"):
+        generate(model, 10, seed=1, extension="none", qmc=True)
+    with pytest.raises(BrenierError, match="qmc"):
+        generate(model, 10, seed=1, qmc="sometimes")
+    auto = generate(model, 50, seed=1, n_samples=20_000)  # "auto": i.i.d. for a Gaussian
+    np.testing.assert_array_equal(auto, generate(model, 50, seed=1, n_samples=20_000, qmc=False))
+    with pytest.raises(BrenierError, match="qmc"):
+        OTGenerator("gaussian", qmc=True).fit(rng.normal(size=(30, 2)))

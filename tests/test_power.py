@@ -4,6 +4,7 @@ differences (brenier.ot.power)."""
 import numpy as np
 import pytest
 
+from brenier.measures import UniformCube
 from brenier.ot.power import Domain, Polytope, power_diagram, regular_triangulation
 
 BOX2 = Domain(Polytope.box([0, 0], [1, 1]))
@@ -249,3 +250,73 @@ def test_degenerate_grid_masses_follow_their_linearisation(dom, k, tol):
         delta = 1e-14 * rng.standard_normal(len(y))
         m = power_diagram(y, h + delta, dom).masses
         assert np.max(np.abs(m - D.masses - L @ delta) / w) < tol
+
+
+def _same_cells(D1, D2, atol=1e-14):
+    assert np.allclose(D1.masses, D2.masses, atol=atol)
+    assert np.allclose(D1.moments, D2.moments, atol=atol)
+    p1, p2 = np.sort(D1.pairs, axis=1), np.sort(D2.pairs, axis=1)  # unordered pairs
+    o1, o2 = np.lexsort(p1.T[::-1]), np.lexsort(p2.T[::-1])
+    assert np.array_equal(p1[o1], p2[o2])
+    assert np.allclose(D1.facet_mass[o1], D2.facet_mass[o2], atol=atol)
+
+
+@pytest.mark.parametrize("d", [2, 3])
+def test_insertion_builds_the_triangulation_qhull_builds(monkeypatch, d):
+    """A fresh triangulation by incremental insertion and flips has qhull's cells and facets
+    (sites partly outside D; the optimal heights, far from the paraboloid, every cell in D)."""
+    from brenier.ot import power
+    from brenier.ot.exact import solve_exact
+
+    rng = np.random.default_rng(13)
+    dom = BOX2 if d == 2 else BOX3
+    y = rng.random((3000, d)) * 1.2 - 0.1
+    h = solve_exact(UniformCube(d, 0.0, 1.0), y, tol=1e-3)[0]
+    monkeypatch.setattr(power, "INSERT_MIN", 1)
+    D1 = power_diagram(y, h, dom)
+    monkeypatch.setattr(power, "INSERT_MIN", 10**9)
+    D2 = power_diagram(y, h, dom)
+    assert D1.triangulation.how == "inserted" and D2.triangulation.how == "qhull"
+    assert D2.triangulation.complete
+    _same_cells(D1, D2)
+    def real(tri):  # simplices with a real facet (the dummy corners' own are degenerate)
+        s = np.sort(tri.simplices, axis=1)
+        s = s[(s < tri.n_real).sum(axis=1) >= 2]
+        return s[np.lexsort(s.T[::-1])]
+    assert np.array_equal(real(D1.triangulation), real(D2.triangulation))
+
+
+@pytest.mark.parametrize("d", [2, 3])
+def test_insertion_declines_hidden_and_degenerate_sites(monkeypatch, d):
+    """Hidden sites (empty cells) and co-circular grids are left to qhull, with the same cells."""
+    from brenier.ot import power
+
+    rng = np.random.default_rng(14)
+    dom = BOX2 if d == 2 else BOX3
+    monkeypatch.setattr(power, "INSERT_MIN", 1)
+    y = rng.random((2000, d))
+    h = -np.sum(y**2, axis=1) / 2 + 0.05 * rng.standard_normal(len(y))  # buries many sites
+    D = power_diagram(y, h, dom)
+    assert D.triangulation.how == "qhull" and not D.triangulation.complete
+    assert (D.masses == 0).any()
+    g, _, hg = _product_grid(d, 30 if d == 2 else 10, 3, dom)
+    D1 = power_diagram(g, hg, dom)
+    monkeypatch.setattr(power, "INSERT_MIN", 10**9)
+    _same_cells(D1, power_diagram(g, hg, dom), atol=1e-13)
+
+
+@pytest.mark.parametrize("d,n", [(2, 5000), (3, 5000)])
+def test_newton_from_an_inserted_triangulation(monkeypatch, d, n):
+    """The exact solve gives the same heights whichever way its first triangulation is built."""
+    from brenier.ot import power
+    from brenier.ot.exact import solve_exact
+
+    rng = np.random.default_rng(15)
+    y = rng.random((n, d))
+    src = UniformCube(d, 0.0, 1.0)
+    h1, _, ok1, hist1 = solve_exact(src, y, tol=1e-9)
+    monkeypatch.setattr(power, "INSERT_MIN", 10**9)
+    h2, _, ok2, hist2 = solve_exact(src, y, tol=1e-9)
+    assert ok1 and ok2
+    assert hist1[0]["triangulation"] != "qhull" or d == 0  # the run above used insertion
+    assert np.allclose(h1, h2, atol=1e-10)

@@ -183,7 +183,10 @@ def test_topology_threshold_cuts_the_graph_into_the_data_branches():
     assert across.any() and s.singular[across].all()
     assert (~s.singular[~across]).mean() > 0.9
     x = model.generate(1000, seed=1, threshold="topology")
-    nearest = np.argmax(x @ centres.T, axis=1)
-    assert np.all(np.linalg.norm(x - centres[nearest], axis=1) < 1.0)  # nothing between clusters
+    # nothing between clusters: a blend of two is about as far from both centres (ratio ≈ 1; the
+    # naive extension puts ~18 % of its samples above 0.7), a sample of one cluster — even one
+    # extrapolated past its outer targets, up to ~1.1 from the centre — is much nearer to its own
+    dist = np.sort(np.linalg.norm(x[:, None] - centres[None], axis=2), axis=1)
+    assert np.all(dist[:, 0] < 0.85 * dist[:, 1])
     with pytest.raises(BrenierError, match="threshold"):
         singular_set(model, threshold="betti")

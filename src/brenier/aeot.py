@@ -247,13 +247,15 @@ class AEOT:
         seed: int | None = None,
         extension: str | None = None,
         threshold: float | str | None = None,
+        qmc: bool | str = "auto",
     ) -> np.ndarray:
-        """n new latent codes z = s T̃(ξ) + m, ξ ~ μ (see the module docstring)."""
+        """n new latent codes z = s T̃(ξ) + m, ξ ~ μ (see the module docstring); `qmc`: ξ scrambled
+        Sobol points (True, and "auto" for the cube μ) or i.i.d. (False), see `brenier.ot.extend`."""
         self._check_fitted()
         n = check_positive_int(n, "n")
         ext = check_choice(self.extension if extension is None else extension, "extension", EXTENSIONS)
         thr = self.threshold if threshold is None else threshold
-        zbar = self.ot_.generate(n, seed=seed, threshold=thr, extension=ext)
+        zbar = self.ot_.generate(n, seed=seed, threshold=thr, extension=ext, qmc=qmc)
         return self._denormalise(np.asarray(zbar, np.float64))
 
     def sample(
@@ -262,9 +264,12 @@ class AEOT:
         seed: int | None = None,
         extension: str | None = None,
         threshold: float | str | None = None,
+        qmc: bool | str = "auto",
     ) -> np.ndarray:
-        """n new images g(T̃(ξ)) with the training images' shape and value range."""
-        return self.decode(self.sample_codes(n, seed=seed, extension=extension, threshold=threshold))
+        """n new images g(T̃(ξ)) with the training images' shape and value range (`qmc` as in
+        `sample_codes`)."""
+        return self.decode(self.sample_codes(n, seed=seed, extension=extension, threshold=threshold,
+                                             qmc=qmc))
 
     def singular_set(
         self, threshold: float | str | None = None, n_samples: int | None = None, seed: int | None = 0

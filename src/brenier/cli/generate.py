@@ -32,16 +32,25 @@ def generate(
     threshold: str = typer.Option(
         "auto", help="singular threshold: auto, topology (β₀ branches) or θ* in radians"),
     n_samples: int | None = typer.Option(None, help="Monte-Carlo samples for cells and facets"),
+    qmc: bool | None = typer.Option(
+        None, "--qmc/--no-qmc", help="scrambled Sobol (--qmc) or i.i.d. (--no-qmc) source points; "
+        "default: Sobol when the source is the uniform cube", show_default=False),
 ):
     """Generate new points with the (singular-aware) piecewise-linear extension of T = ∇u_h."""
     from ..ot import SemiDiscreteOT
     from ..ot.extend import generate as extend_generate
+    from ..ot.extend import use_qmc
 
     model = SemiDiscreteOT.load(potential)
+    if qmc and not use_qmc("auto", model.source_):
+        raise BrenierError(f"--qmc: scrambled Sobol points need a uniform cube source, the potential's "
+                           f"is {model.source_!r} (use --no-qmc or leave the flag out)")
+    sobol = use_qmc("auto" if qmc is None else qmc, model.source_)
     x = extend_generate(model, n, seed=seed, threshold=parse_threshold(threshold), extension=extension,
-                        n_samples=n_samples)
+                        n_samples=n_samples, qmc=sobol)
     io.save_npy(out, x)
-    console.print(f"wrote {out} {x.shape} (extension={extension})")
+    console.print(f"wrote {out} {x.shape} (extension={extension}, "
+                  f"{'Sobol' if sobol else 'i.i.d.'} source points)")
 
 
 def singular(

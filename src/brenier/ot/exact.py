@@ -39,7 +39,7 @@ BALL_SIDES = 512  # a 2-D ball is replaced by the inscribed regular polygon with
 DIRECT_LIMIT_3D = 2000  # above this many cells in 3-D the Newton system is solved by CG
 INEXACT_RTOL = 1e-2  # far from the solution CG stops at this relative residual
 AMG_MIN = 20000  # from this many cells the direct path is AMG-preconditioned CG (pyamg)
-AMG_RTOL, AMG_REBUILD = 1e-3, 25  # its residual cap; iterations beyond which AMG is rebuilt
+AMG_RTOL, AMG_REBUILD = 1e-2, 25  # its residual cap; iterations beyond which AMG is rebuilt
 # one forward Gauss–Seidel sweep before and one backward sweep after the coarse correction: a
 # symmetric V-cycle (as CG needs) at half the cost of pyamg's default symmetric sweeps both ways
 AMG_OPTIONS: dict = {"presmoother": ("gauss_seidel", {"sweep": "forward"}),
@@ -233,14 +233,15 @@ class _NewtonSolver:
         c = float(np.median(L.diagonal() / nu))
         ncomp = connected_components(L, directed=False)[0] if len(nu) > 1 else 1
         sigma = (1e-10 if ncomp == 1 else 1e-3) * c
-        A = (L + sp.diags(sigma * nu)).tocsc()
+        A = (L + sp.diags(sigma * nu)).tocsr()
         if self.direct and len(nu) >= AMG_MIN and _pyamg() is not None:
-            delta = self._amg(A.tocsr(), g, rtol)
+            delta = self._amg(A, g, rtol)
             if delta is not None:
                 return delta
         if not self.direct:
             delta, _ = cg(A, g, rtol=rtol, maxiter=10000, M=sp.diags(1.0 / A.diagonal()))
             return delta
+        A = A.tocsc()
         if self.lu is not None and rtol < 1e-3:  # near the solution L(h) changes little
             lu = self.lu
             M = LinearOperator(A.shape, matvec=lu.solve, dtype=np.float64)
@@ -305,7 +306,7 @@ def _newton(dom: Domain, y: np.ndarray, nu: np.ndarray, h: np.ndarray, D: PowerD
             tau /= 2
         if tau < 2.0**-40:  # no acceptable step: the rounding floor is reached
             break
-        if declined and D_new.triangulation is not None and D_new.triangulation.how == "qhull":
+        if declined and D_new.triangulation is not None and D_new.triangulation.how in ("qhull", "inserted"):
             flips_only = False  # flips failed on a degenerate configuration, not an emptying cell
         h, D, g, energy = h_new - h_new.mean(), D_new, g_new, e_new - float(h_new.mean())
         err = _errors(D.masses, nu)

@@ -2,8 +2,11 @@
 over their cells.
 
 Cells: W_i(h) = {x ∈ D : ⟨x, y_i⟩ + h_i ≥ ⟨x, y_j⟩ + h_j for all j}. The regular triangulation dual
-to the diagram is the lower convex hull of the lifted points (y_i, −h_i) (scipy.spatial / qhull);
-its simplices give the power vertices and its (d−1)-faces the facets F_ij = W_i ∩ W_j.
+to the diagram is the lower convex hull of the lifted points (y_i, −h_i); its simplices give the
+power vertices and its (d−1)-faces the facets F_ij = W_i ∩ W_j. A fresh triangulation of many
+sites is built by incremental insertion in spatial order with bistellar flips (compiled; a
+site is never hidden on the way when none is hidden at the end), otherwise by qhull
+(scipy.spatial); after a change of h the previous one is repaired by flips.
 
 Integrals use the divergence theorem with a field F = Φ e_1, ∂Φ/∂x_1 = f, Φ = 0 on the plane
 x_1 = a_1 (a_1 = min of x_1 over D):   ∫_{W_i} f = Σ_j n_ij,1 ∫_{F_ij} Φ + Σ_k n_k,1 ∫_{W_i ∩ ∂_k D} Φ,
@@ -207,8 +210,9 @@ class PowerDiagram:
         n = len(y)
         i, j = self.pairs.T
         w = self.facet_mass / np.linalg.norm(y[i] - y[j], axis=1)
-        W = sp.coo_matrix((np.r_[w, w], (np.r_[i, j], np.r_[j, i])), shape=(n, n)).tocsr()
-        return (sp.diags(np.asarray(W.sum(axis=1)).ravel()) - W).tocsr()
+        diag = np.bincount(i, w, minlength=n) + np.bincount(j, w, minlength=n)
+        k = np.arange(n)
+        return sp.csr_matrix((np.r_[-w, -w, diag], (np.r_[i, j, k], np.r_[j, i, k])), shape=(n, n))
 
 
 # ---------------------------------------------------------------------------------------- triangulation
@@ -257,7 +261,7 @@ class Triangulation:
     vertices: np.ndarray
     n_real: int
     complete: bool
-    how: str = "qhull"  # how it was obtained: 'qhull', 'kept' or 'flipped'
+    how: str = "qhull"  # how it was obtained: 'qhull' or 'inserted' (fresh), 'kept' or 'flipped'
 
 
 def _dummy_heights(y, h, verts, dummies):
@@ -379,6 +383,15 @@ def regular_triangulation(y: np.ndarray, h: np.ndarray, verts: np.ndarray,
     dummies = c + DUMMY_FACTOR * half * np.array(list(itertools.product([-1.0, 1.0], repeat=d)))
     Y = np.vstack([y, dummies])
     H = np.r_[h, _dummy_heights(y, h, verts, dummies)]
+    if n >= INSERT_MIN:
+        inserted = _inserted_triangulation(Y, H, n)
+        if inserted is not None:
+            simp, nbr = inserted
+            vtx, ok = _power_vertices(Y, H, simp)
+            idle = (simp < n).sum(axis=1) <= 1
+            vtx[~ok & idle] = Y[simp[~ok & idle]].mean(axis=1)
+            if (ok | idle).all():
+                return _local_order(Triangulation(Y, H, simp, nbr, vtx, n, True, "inserted"))
     # lift z = −H; subtracting an affine function of y and scaling keeps the lower hull
     z = -H
     X1 = np.c_[np.ones(n), y]
@@ -403,19 +416,32 @@ def regular_triangulation(y: np.ndarray, h: np.ndarray, verts: np.ndarray,
         slope = -eq[lower, :d] / (eq[lower, d:d + 1] * scale) + coef[1:]
         vtx[~ok] = slope[~ok]
     complete = len(np.unique(simp[simp < n])) == n
-    o = np.argsort(simp.min(axis=1), kind="stable")  # simplices near in memory when near in space
-    new_id = np.empty_like(o)
-    new_id[o] = np.arange(len(o))
-    simp, nbr, vtx = simp[o], nbr[o], vtx[o]
-    nbr = np.where(nbr >= 0, new_id[np.maximum(nbr, 0)], -1)
     if d == 2:  # counter-clockwise simplices (the flip repair relies on it)
         e1, e2 = Y[simp[:, 1]] - Y[simp[:, 0]], Y[simp[:, 2]] - Y[simp[:, 0]]
         cw = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0] < 0
         simp[cw] = simp[cw][:, [0, 2, 1]]
         nbr[cw] = nbr[cw][:, [0, 2, 1]]
-    return Triangulation(Y, H, simp, nbr, vtx, n, complete)
+    return _local_order(Triangulation(Y, H, simp, nbr, vtx, n, complete))
 
 
+def _local_order(tri: Triangulation) -> Triangulation:
+    """The same triangulation with its simplices sorted along the spatial order of their first
+    site: rings of simplices around an edge then lie close in memory."""
+    rank = np.empty(len(tri.Y), np.int64)
+    rank[_spatial_order(tri.Y)] = np.arange(len(tri.Y))
+    o = np.argsort(rank[tri.simplices].min(axis=1), kind="stable")
+    new_id = np.empty_like(o)
+    new_id[o] = np.arange(len(o))
+    nbr = tri.neighbors[o]
+    tri.neighbors = np.where(nbr >= 0, new_id[np.maximum(nbr, 0)], -1)
+    tri.simplices, tri.vertices = tri.simplices[o], tri.vertices[o]
+    return tri
+
+
+
+
+# the kernel's compiled helpers (set by _flip_kernel)
+_f2_below = _f2_relink = _f2_flips = None
 
 
 @_compiled
@@ -423,18 +449,38 @@ def _flip_kernel(numba):
     """Numba-compiled Lawson flips for a 2-D regular triangulation (None without numba)."""
 
     @numba.njit(cache=True)
-    def repair(Y, z, simp, nbr, max_flips):
-        T = simp.shape[0]
-        stack = np.empty(4 * max_flips + 3 * T, np.int64)
-        top = 0
-        for t in range(T):
-            for k in range(3):
-                if nbr[t, k] > t:
-                    stack[top] = t * 3 + k
-                    top += 1
-        flips = 0
+    def below(Y, z, a, b, c, dd):
+        """Lifted dd lies below the plane of lifted (a, b, c), counter-clockwise."""
+        bx, by, bz = Y[b, 0] - Y[a, 0], Y[b, 1] - Y[a, 1], z[b] - z[a]
+        cx, cy, cz = Y[c, 0] - Y[a, 0], Y[c, 1] - Y[a, 1], z[c] - z[a]
+        dx, dy, dz = Y[dd, 0] - Y[a, 0], Y[dd, 1] - Y[a, 1], z[dd] - z[a]
+        det = bx * (cy * dz - cz * dy) - by * (cx * dz - cz * dx) + bz * (cx * dy - cy * dx)
+        mag = (abs(bx) + abs(by) + abs(bz)) * (abs(cx) + abs(cy) + abs(cz)) * (
+            abs(dx) + abs(dy) + abs(dz))
+        return det < -1e-13 * mag
+
+    @numba.njit(cache=True, inline="always")
+    def relink(nbr, t, old, new):
+        if t >= 0:
+            for j in range(3):
+                if nbr[t, j] == old:
+                    nbr[t, j] = new
+                    return
+
+    @numba.njit(cache=True)
+    def flips(Y, z, simp, nbr, stack, st, max_flips, strict):
+        """Pop edges (t·3 + k, opposite simp[t, k]) off `stack` and flip the non-regular ones,
+        pushing the edges they create; st = [top, flips]. A non-regular edge whose quad is
+        reflex cannot be flipped: with `strict` (heights changed) a site would have to leave and
+        −1 is returned; else (a site inserted) it is left to later flips (Edelsbrunner–Shah).
+        Returns 0, or −1 (also when the flips run out or the adjacency is broken)."""
+        top, count = st[0], st[1]
+        status = 0
         while top > 0:
             top -= 1
+            if top + 4 > stack.shape[0]:
+                status = -1
+                break
             t = stack[top] // 3
             k = stack[top] % 3
             nb = nbr[t, k]
@@ -448,19 +494,19 @@ def _flip_kernel(numba):
                 if nbr[nb, j] == t:
                     k2 = j
             if k2 < 0:
-                return -1
+                status = -1
+                break
             dd = simp[nb, k2]
-            # lifted dd below the plane of lifted (a, b, c) ⇔ the edge bc is not regular
-            bx, by, bz = Y[b, 0] - Y[a, 0], Y[b, 1] - Y[a, 1], z[b] - z[a]
-            cx, cy, cz = Y[c, 0] - Y[a, 0], Y[c, 1] - Y[a, 1], z[c] - z[a]
-            dx, dy, dz = Y[dd, 0] - Y[a, 0], Y[dd, 1] - Y[a, 1], z[dd] - z[a]
-            det = bx * (cy * dz - cz * dy) - by * (cx * dz - cz * dx) + bz * (cx * dy - cy * dx)
-            mag = (abs(bx) + abs(by) + abs(bz)) * (abs(cx) + abs(cy) + abs(cz)) * (
-                abs(dx) + abs(dy) + abs(dz))
-            if det >= -1e-13 * mag:
+            if not _f2_below(Y, z, a, b, c, dd):  # the edge bc is regular
                 continue
-            if bx * dy - by * dx <= 0 or dx * cy - dy * cx <= 0:
-                return -1  # a reflex quad: a site would have to disappear
+            bx, by = Y[b, 0] - Y[a, 0], Y[b, 1] - Y[a, 1]
+            cx, cy = Y[c, 0] - Y[a, 0], Y[c, 1] - Y[a, 1]
+            dx, dy = Y[dd, 0] - Y[a, 0], Y[dd, 1] - Y[a, 1]
+            if bx * dy - by * dx <= 0 or dx * cy - dy * cx <= 0:  # a reflex quad
+                if not strict:
+                    continue
+                status = -1
+                break
             n_ca = nbr[t, (k + 1) % 3]
             n_ab = nbr[t, (k + 2) % 3]
             n_bd = nbr[nb, (k2 + 1) % 3]
@@ -469,24 +515,37 @@ def _flip_kernel(numba):
             nbr[t, 0], nbr[t, 1], nbr[t, 2] = n_bd, nb, n_ab
             simp[nb, 0], simp[nb, 1], simp[nb, 2] = a, dd, c
             nbr[nb, 0], nbr[nb, 1], nbr[nb, 2] = n_dc, n_ca, t
-            if n_bd >= 0:
-                for j in range(3):
-                    if nbr[n_bd, j] == nb:
-                        nbr[n_bd, j] = t
-            if n_ca >= 0:
-                for j in range(3):
-                    if nbr[n_ca, j] == t:
-                        nbr[n_ca, j] = nb
-            flips += 1
-            if flips > max_flips:
-                return -1
+            _f2_relink(nbr, n_bd, nb, t)
+            _f2_relink(nbr, n_ca, t, nb)
+            count += 1
+            if count > max_flips:
+                status = -1
+                break
             stack[top] = t * 3 + 0
             stack[top + 1] = t * 3 + 2
             stack[top + 2] = nb * 3 + 0
             stack[top + 3] = nb * 3 + 1
             top += 4
-        return flips
+        st[0], st[1] = top, count
+        return status
 
+    @numba.njit(cache=True)
+    def repair(Y, z, simp, nbr, max_flips):
+        T = simp.shape[0]
+        stack = np.empty(4 * max_flips + 3 * T + 4, np.int64)
+        top = 0
+        for t in range(T):
+            for k in range(3):
+                if nbr[t, k] > t:
+                    stack[top] = t * 3 + k
+                    top += 1
+        st = np.zeros(2, np.int64)
+        st[0] = top
+        if _f2_flips(Y, z, simp, nbr, stack, st, max_flips, True) < 0:
+            return -1
+        return st[1]
+
+    globals().update(_f2_below=below, _f2_relink=relink, _f2_flips=flips)
     return repair
 
 
@@ -746,6 +805,7 @@ def _facets_uniform(tri: Triangulation, n: int, poly: Polytope, rho0: float, a1:
 
 # the kernel's compiled helpers (set by _flip3_kernel)
 _f3_det3 = _f3_orient = _f3_below = _f3_pos = _f3_relink = _f3_distinct = None
+_f3_flips = _f3_compact = None
 
 
 @_compiled
@@ -814,124 +874,169 @@ def _flip3_kernel(numba):
         return True
 
     @numba.njit(cache=True)
+    def flips(Y, z, simp, nbr, stack, free, st, max_flips):
+        """Pop faces (t·4 + k) off `stack` and flip the non-regular ones (2-3, or 3-2 around a
+        reflex edge with three tetrahedra), pushing the faces they create. st = [top, free rows,
+        rows used, flips, skipped]: faces that cannot be flipped now are skipped and counted.
+        Returns 0, or −1 when out of rows or flips, or the adjacency is broken."""
+        cap = simp.shape[0]
+        top, nfree, used, count, stuck = st[0], st[1], st[2], st[3], st[4]
+        status = 0
+        while top > 0:
+            top -= 1
+            if top + 6 > stack.shape[0]:
+                status = -1
+                break
+            t = stack[top] // 4
+            k = stack[top] % 4
+            nb = nbr[t, k]
+            if nb < 0 or simp[t, 0] < 0:
+                continue
+            k2 = _f3_pos(nbr, nb, t)
+            if k2 < 0:
+                status = -1
+                break
+            d = simp[t, k]
+            e = simp[nb, k2]
+            a = simp[t, (k + 1) % 4]
+            b = simp[t, (k + 2) % 4]
+            c = simp[t, (k + 3) % 4]
+            if not _f3_below(Y, z, a, b, c, d, e):
+                continue
+            s_ab = _f3_orient(Y, a, b, d, e)
+            s_bc = _f3_orient(Y, b, c, d, e)
+            s_ca = _f3_orient(Y, c, a, d, e)
+            if s_ab != 0 and s_ab == s_bc and s_bc == s_ca:  # de crosses abc: 2-3 flip
+                n1a, n1b = nbr[t, _f3_pos(simp, t, a)], nbr[t, _f3_pos(simp, t, b)]
+                n1c = nbr[t, _f3_pos(simp, t, c)]
+                n2a, n2b = nbr[nb, _f3_pos(simp, nb, a)], nbr[nb, _f3_pos(simp, nb, b)]
+                n2c = nbr[nb, _f3_pos(simp, nb, c)]
+                if not _f3_distinct(np.array([n1a, n1b, n1c, n2a, n2b, n2c])):
+                    stuck += 1
+                    continue
+                if nfree > 0:
+                    nfree -= 1
+                    t3 = free[nfree]
+                else:
+                    if used >= cap:
+                        status = -1
+                        break
+                    t3 = used
+                    used += 1
+                t1, t2 = t, nb
+                simp[t1, 0], simp[t1, 1], simp[t1, 2], simp[t1, 3] = a, b, d, e
+                nbr[t1, 0], nbr[t1, 1], nbr[t1, 2], nbr[t1, 3] = t2, t3, n2c, n1c
+                simp[t2, 0], simp[t2, 1], simp[t2, 2], simp[t2, 3] = b, c, d, e
+                nbr[t2, 0], nbr[t2, 1], nbr[t2, 2], nbr[t2, 3] = t3, t1, n2a, n1a
+                simp[t3, 0], simp[t3, 1], simp[t3, 2], simp[t3, 3] = c, a, d, e
+                nbr[t3, 0], nbr[t3, 1], nbr[t3, 2], nbr[t3, 3] = t1, t2, n2b, n1b
+                _f3_relink(nbr, n2c, nb, t1)
+                _f3_relink(nbr, n1a, t, t2)
+                _f3_relink(nbr, n1b, t, t3)
+                _f3_relink(nbr, n2b, nb, t3)
+                for q in (t1, t2, t3):
+                    stack[top] = q * 4 + 2
+                    stack[top + 1] = q * 4 + 3
+                    top += 2
+            else:  # a reflex edge: 3-2 flip when exactly three tetrahedra surround it
+                if s_ab == 0 or s_bc == 0 or s_ca == 0:
+                    stuck += 1
+                    continue
+                if s_bc == s_ca:
+                    pass  # reflex edge ab, apex c
+                elif s_ab == s_ca:
+                    a, b, c = b, c, a
+                else:
+                    a, b, c = c, a, b
+                t3 = nbr[t, _f3_pos(simp, t, c)]
+                if (t3 < 0 or t3 != nbr[nb, _f3_pos(simp, nb, c)]
+                        or _f3_orient(Y, c, d, e, a) * _f3_orient(Y, c, d, e, b) >= 0):
+                    stuck += 1
+                    continue
+                n1a, n1b = nbr[t, _f3_pos(simp, t, a)], nbr[t, _f3_pos(simp, t, b)]
+                n2a, n2b = nbr[nb, _f3_pos(simp, nb, a)], nbr[nb, _f3_pos(simp, nb, b)]
+                n3a, n3b = nbr[t3, _f3_pos(simp, t3, a)], nbr[t3, _f3_pos(simp, t3, b)]
+                if not _f3_distinct(np.array([n1a, n1b, n2a, n2b, n3a, n3b])):
+                    stuck += 1
+                    continue
+                s1, s2 = t, nb
+                simp[s1, 0], simp[s1, 1], simp[s1, 2], simp[s1, 3] = a, c, d, e
+                nbr[s1, 0], nbr[s1, 1], nbr[s1, 2], nbr[s1, 3] = s2, n3b, n2b, n1b
+                simp[s2, 0], simp[s2, 1], simp[s2, 2], simp[s2, 3] = b, c, d, e
+                nbr[s2, 0], nbr[s2, 1], nbr[s2, 2], nbr[s2, 3] = s1, n3a, n2a, n1a
+                _f3_relink(nbr, n3b, t3, s1)
+                _f3_relink(nbr, n2b, nb, s1)
+                _f3_relink(nbr, n3a, t3, s2)
+                _f3_relink(nbr, n1a, t, s2)
+                simp[t3, 0] = -1
+                for j in range(4):
+                    nbr[t3, j] = -1
+                free[nfree] = t3
+                nfree += 1
+                for q in (s1, s2):
+                    stack[top] = q * 4 + 1
+                    stack[top + 1] = q * 4 + 2
+                    stack[top + 2] = q * 4 + 3
+                    top += 3
+            count += 1
+            if count >= max_flips:
+                status = -1
+                break
+        st[0], st[1], st[2], st[3], st[4] = top, nfree, used, count, stuck
+        return status
+
+    @numba.njit(cache=True)
+    def compact(simp, nbr, used):
+        """Move the last live rows into the rows freed by 3-2 flips (relinking their
+        neighbours); returns the number of live rows, which then come first."""
+        live = 0
+        for t in range(used):
+            if simp[t, 0] >= 0:
+                live += 1
+        lo, hi = 0, used - 1
+        while True:
+            while lo < used and simp[lo, 0] >= 0:
+                lo += 1
+            while hi >= 0 and simp[hi, 0] < 0:
+                hi -= 1
+            if lo >= hi:
+                return live
+            for j in range(4):
+                simp[lo, j], nbr[lo, j] = simp[hi, j], nbr[hi, j]
+                _f3_relink(nbr, nbr[hi, j], hi, lo)
+            simp[hi, 0] = -1
+            lo += 1
+            hi -= 1
+
+    @numba.njit(cache=True)
     def repair(Y, z, simp, nbr, T, max_flips):
         """Flip until every interior face is regular; simp/nbr have room for T + max_flips rows.
-        Returns (flips, rows used) or (−1, 0) when stuck (a 4-4 or 4-1 flip would be needed)."""
+        Returns (flips, live rows, compacted to the front) or (−1, 0) when stuck (a 4-4 or 4-1
+        flip would be needed)."""
         cap = simp.shape[0]
         stack = np.empty(4 * cap + 6 * max_flips + 8, np.int64)
         free = np.empty(max_flips + 1, np.int64)
-        nfree = 0
-        used = T
-        flips = 0
+        st = np.zeros(5, np.int64)  # top, free rows, rows used, flips, skipped
+        st[2] = T
         top = 0
-        last = -1
         for t in range(T):
             for k in range(4):
                 if nbr[t, k] > t:
                     stack[top] = t * 4 + k
                     top += 1
+        st[0] = top
+        last = -1
         while True:
-            stuck = 0
-            while top > 0:
-                top -= 1
-                t = stack[top] // 4
-                k = stack[top] % 4
-                nb = nbr[t, k]
-                if nb < 0 or simp[t, 0] < 0:
-                    continue
-                k2 = _f3_pos(nbr, nb, t)
-                if k2 < 0:
-                    return -1, 0
-                d = simp[t, k]
-                e = simp[nb, k2]
-                a = simp[t, (k + 1) % 4]
-                b = simp[t, (k + 2) % 4]
-                c = simp[t, (k + 3) % 4]
-                if not _f3_below(Y, z, a, b, c, d, e):
-                    continue
-                s_ab = _f3_orient(Y, a, b, d, e)
-                s_bc = _f3_orient(Y, b, c, d, e)
-                s_ca = _f3_orient(Y, c, a, d, e)
-                if s_ab != 0 and s_ab == s_bc and s_bc == s_ca:  # de crosses abc: 2-3 flip
-                    n1a, n1b = nbr[t, _f3_pos(simp, t, a)], nbr[t, _f3_pos(simp, t, b)]
-                    n1c = nbr[t, _f3_pos(simp, t, c)]
-                    n2a, n2b = nbr[nb, _f3_pos(simp, nb, a)], nbr[nb, _f3_pos(simp, nb, b)]
-                    n2c = nbr[nb, _f3_pos(simp, nb, c)]
-                    if not _f3_distinct(np.array([n1a, n1b, n1c, n2a, n2b, n2c])):
-                        stuck += 1
-                        continue
-                    if nfree > 0:
-                        nfree -= 1
-                        t3 = free[nfree]
-                    else:
-                        if used >= cap:
-                            return -1, 0
-                        t3 = used
-                        used += 1
-                    t1, t2 = t, nb
-                    simp[t1, 0], simp[t1, 1], simp[t1, 2], simp[t1, 3] = a, b, d, e
-                    nbr[t1, 0], nbr[t1, 1], nbr[t1, 2], nbr[t1, 3] = t2, t3, n2c, n1c
-                    simp[t2, 0], simp[t2, 1], simp[t2, 2], simp[t2, 3] = b, c, d, e
-                    nbr[t2, 0], nbr[t2, 1], nbr[t2, 2], nbr[t2, 3] = t3, t1, n2a, n1a
-                    simp[t3, 0], simp[t3, 1], simp[t3, 2], simp[t3, 3] = c, a, d, e
-                    nbr[t3, 0], nbr[t3, 1], nbr[t3, 2], nbr[t3, 3] = t1, t2, n2b, n1b
-                    _f3_relink(nbr, n2c, nb, t1)
-                    _f3_relink(nbr, n1a, t, t2)
-                    _f3_relink(nbr, n1b, t, t3)
-                    _f3_relink(nbr, n2b, nb, t3)
-                    for q in (t1, t2, t3):
-                        stack[top] = q * 4 + 2
-                        stack[top + 1] = q * 4 + 3
-                        top += 2
-                else:  # a reflex edge: 3-2 flip when exactly three tetrahedra surround it
-                    if s_ab == 0 or s_bc == 0 or s_ca == 0:
-                        stuck += 1
-                        continue
-                    if s_bc == s_ca:
-                        pass  # reflex edge ab, apex c
-                    elif s_ab == s_ca:
-                        a, b, c = b, c, a
-                    else:
-                        a, b, c = c, a, b
-                    t3 = nbr[t, _f3_pos(simp, t, c)]
-                    if (t3 < 0 or t3 != nbr[nb, _f3_pos(simp, nb, c)]
-                            or _f3_orient(Y, c, d, e, a) * _f3_orient(Y, c, d, e, b) >= 0):
-                        stuck += 1
-                        continue
-                    n1a, n1b = nbr[t, _f3_pos(simp, t, a)], nbr[t, _f3_pos(simp, t, b)]
-                    n2a, n2b = nbr[nb, _f3_pos(simp, nb, a)], nbr[nb, _f3_pos(simp, nb, b)]
-                    n3a, n3b = nbr[t3, _f3_pos(simp, t3, a)], nbr[t3, _f3_pos(simp, t3, b)]
-                    if not _f3_distinct(np.array([n1a, n1b, n2a, n2b, n3a, n3b])):
-                        stuck += 1
-                        continue
-                    s1, s2 = t, nb
-                    simp[s1, 0], simp[s1, 1], simp[s1, 2], simp[s1, 3] = a, c, d, e
-                    nbr[s1, 0], nbr[s1, 1], nbr[s1, 2], nbr[s1, 3] = s2, n3b, n2b, n1b
-                    simp[s2, 0], simp[s2, 1], simp[s2, 2], simp[s2, 3] = b, c, d, e
-                    nbr[s2, 0], nbr[s2, 1], nbr[s2, 2], nbr[s2, 3] = s1, n3a, n2a, n1a
-                    _f3_relink(nbr, n3b, t3, s1)
-                    _f3_relink(nbr, n2b, nb, s1)
-                    _f3_relink(nbr, n3a, t3, s2)
-                    _f3_relink(nbr, n1a, t, s2)
-                    simp[t3, 0] = -1
-                    for j in range(4):
-                        nbr[t3, j] = -1
-                    free[nfree] = t3
-                    nfree += 1
-                    for q in (s1, s2):
-                        stack[top] = q * 4 + 1
-                        stack[top + 1] = q * 4 + 2
-                        stack[top + 2] = q * 4 + 3
-                        top += 3
-                flips += 1
-                if flips >= max_flips:
-                    return -1, 0
-            if stuck == 0:
-                return flips, used
-            if flips == last:  # a whole round without a flip: a 4-4 or 4-1 flip is needed
+            st[4] = 0
+            if _f3_flips(Y, z, simp, nbr, stack, free, st, max_flips) < 0:
                 return -1, 0
-            last = flips
-            for t in range(used):  # faces skipped while stuck: push those still not regular
+            if st[4] == 0:
+                return st[3], _f3_compact(simp, nbr, st[2])
+            if st[3] == last:  # a whole round without a flip: a 4-4 or 4-1 flip is needed
+                return -1, 0
+            last = st[3]
+            top = 0
+            for t in range(st[2]):  # faces skipped while stuck: push those still not regular
                 if simp[t, 0] < 0:
                     continue
                 for k in range(4):
@@ -939,15 +1044,17 @@ def _flip3_kernel(numba):
                     if nb > t:
                         k2 = _f3_pos(nbr, nb, t)
                         if _f3_below(Y, z, simp[t, (k + 1) % 4], simp[t, (k + 2) % 4],
-                                 simp[t, (k + 3) % 4], simp[t, k], simp[nb, k2]):
+                                     simp[t, (k + 3) % 4], simp[t, k], simp[nb, k2]):
                             stack[top] = t * 4 + k
                             top += 1
             if top == 0:
-                return flips, used
+                return st[3], _f3_compact(simp, nbr, st[2])
+            st[0] = top
 
     # the helpers are module globals, not closure cells: numba cannot cache a kernel whose
     # closure holds dispatchers (it would recompile in every process)
-    globals().update({f"_f3_{f.__name__}": f for f in (det3, orient, below, pos, relink, distinct)})
+    globals().update({f"_f3_{f.__name__}": f for f in (det3, orient, below, pos, relink, distinct,
+                                                       flips, compact)})
     return repair
 
 
@@ -961,17 +1068,12 @@ def _flip_repair_3d(Y, H, simp, nbr):
     s = np.empty((T + extra, 4), np.int64)  # rows ≥ T are written before they are read
     nb = np.empty((T + extra, 4), np.int64)
     s[:T], nb[:T] = simp, nbr
-    flips, used = kernel(Y, -H, s, nb, T, extra)
+    flips, live = kernel(Y, -H, s, nb, T, extra)
     if flips < 0:
         return None
     if flips == 0:
         return simp, nbr, 0
-    s, nb = s[:used], nb[:used]
-    live = s[:, 0] >= 0
-    new_id = np.cumsum(live) - 1
-    s, nb = s[live], nb[live]
-    nb = np.where(nb >= 0, new_id[np.maximum(nb, 0)], -1)
-    return s, nb, flips
+    return s[:live], nb[:live], flips
 
 
 def _flip_repair(Y, H, simp, nbr):
@@ -983,6 +1085,200 @@ def _flip_repair(Y, H, simp, nbr):
     s, nb = simp.copy(), nbr.copy()
     flips = kernel(Y, -H, s, nb, 4 * len(s))
     return (s, nb, flips) if flips >= 0 else None
+
+
+# -------------------------------------------------------------- fresh triangulations by insertion
+
+INSERT_MIN = 4000  # from this many sites a fresh triangulation is built by insertion, not qhull
+
+
+def _adjacency(simp: np.ndarray) -> np.ndarray:
+    """Neighbours (T, d+1) of a few simplices: the simplex opposite each vertex, or −1."""
+    T, k = simp.shape
+    nbr = np.full((T, k), -1, np.int64)
+    for t, u in itertools.permutations(range(T), 2):
+        shared = np.isin(simp[t], simp[u])
+        if shared.sum() == k - 1:
+            nbr[t, np.flatnonzero(~shared)[0]] = u
+    return nbr
+
+
+def _box_simplices(n: int, d: int) -> np.ndarray:
+    """A triangulation of the 2^d dummy corners n + Σ_a b_a 2^(d−1−a) (Kuhn's: one simplex per
+    order of the axes along the main diagonal); counter-clockwise in 2-D."""
+    rows = []
+    for perm in itertools.permutations(range(d)):
+        bits, row = [0] * d, [0]
+        for a in perm:
+            bits[a] = 1
+            row.append(sum(b << (d - 1 - i) for i, b in enumerate(bits)))
+        rows.append(row)
+    simp = n + np.array(rows, np.int64)
+    if d == 2:
+        simp = np.array([[n, n + 2, n + 3], [n, n + 3, n + 1]], np.int64)
+    return simp
+
+
+@_compiled
+def _insert2_kernel(numba):
+    """Numba-compiled incremental insertion with Lawson flips, 2-D (None without numba)."""
+    if _flip_kernel() is None:  # pragma: no cover
+        return None
+
+    @numba.njit(cache=True)
+    def insert(Y, z, order, simp, nbr, T0, max_flips):
+        """Insert the sites `order` one by one into the triangulation simp[:T0] of the dummy
+        corners: walk to the triangle holding p, split it in three, flip its non-regular link
+        edges. Returns rows used, or −1 (p on an edge, p hidden, or a flip failed)."""
+        stack = np.empty(1 << 16, np.int64)
+        st = np.zeros(2, np.int64)  # top, flips
+        used, t, r = T0, 0, 12345
+        for p in order:
+            steps = 0
+            while True:  # visibility walk from the last triangle, faces in a random order
+                steps += 1
+                if steps > used:
+                    return -1
+                r = (r * 1103515245 + 12345) & 0x7FFFFFFF
+                moved, edge = False, 0
+                for i in range(3):
+                    k = (r + i) % 3
+                    b, c = simp[t, (k + 1) % 3], simp[t, (k + 2) % 3]
+                    ux, uy = Y[c, 0] - Y[b, 0], Y[c, 1] - Y[b, 1]
+                    vx, vy = Y[p, 0] - Y[b, 0], Y[p, 1] - Y[b, 1]
+                    cross = ux * vy - uy * vx
+                    if abs(cross) <= 1e-13 * (abs(ux) + abs(uy)) * (abs(vx) + abs(vy)):
+                        edge += 1
+                    elif cross < 0:
+                        t = nbr[t, k]
+                        moved = True
+                        break
+                if t < 0:
+                    return -1
+                if not moved:
+                    break
+            if edge > 0:
+                return -1
+            a, b, c = simp[t, 0], simp[t, 1], simp[t, 2]
+            if not _f2_below(Y, z, a, b, c, p):  # p would be hidden
+                return -1
+            n0, n1, n2 = nbr[t, 0], nbr[t, 1], nbr[t, 2]
+            r1, r2 = used, used + 1
+            used += 2
+            simp[t, 0] = p
+            simp[r1, 0], simp[r1, 1], simp[r1, 2] = a, p, c
+            simp[r2, 0], simp[r2, 1], simp[r2, 2] = a, b, p
+            nbr[t, 0], nbr[t, 1], nbr[t, 2] = n0, r1, r2
+            nbr[r1, 0], nbr[r1, 1], nbr[r1, 2] = t, n1, r2
+            nbr[r2, 0], nbr[r2, 1], nbr[r2, 2] = t, r1, n2
+            _f2_relink(nbr, n1, t, r1)
+            _f2_relink(nbr, n2, t, r2)
+            stack[0], stack[1], stack[2] = t * 3, r1 * 3 + 1, r2 * 3 + 2
+            st[0] = 3
+            if _f2_flips(Y, z, simp, nbr, stack, st, max_flips, False) < 0:
+                return -1
+        return used
+
+    return insert
+
+
+@_compiled
+def _insert3_kernel(numba):
+    """Numba-compiled incremental insertion with 2-3 / 3-2 flips, 3-D (None without numba)."""
+    if _flip3_kernel() is None:  # pragma: no cover
+        return None
+
+    @numba.njit(cache=True)
+    def insert(Y, z, order, simp, nbr, T0, max_flips):
+        """3-D counterpart of the 2-D kernel (split in four; a face that cannot be flipped yet
+        is left to the flips of its neighbours, as in Edelsbrunner–Shah). Returns the number of
+        rows, compacted to the front, or −1."""
+        cap = simp.shape[0]
+        stack = np.empty(1 << 16, np.int64)
+        free = np.empty(cap, np.int64)
+        st = np.zeros(5, np.int64)  # top, free rows, rows used, flips, skipped
+        st[2] = T0
+        t, r = 0, 12345
+        R = np.empty(4, np.int64)
+        for p in order:
+            steps = 0
+            while True:
+                steps += 1
+                if steps > st[2]:
+                    return -1
+                r = (r * 1103515245 + 12345) & 0x7FFFFFFF
+                moved, face = False, 0
+                for i in range(4):
+                    k = (r + i) % 4
+                    a, b, c = simp[t, (k + 1) % 4], simp[t, (k + 2) % 4], simp[t, (k + 3) % 4]
+                    s_p = _f3_orient(Y, a, b, c, p)
+                    if s_p == 0:
+                        face += 1
+                    elif s_p != _f3_orient(Y, a, b, c, simp[t, k]):
+                        t = nbr[t, k]
+                        moved = True
+                        break
+                if t < 0:
+                    return -1
+                if not moved:
+                    break
+            v = simp[t].copy()
+            if face > 0 or not _f3_below(Y, z, v[0], v[1], v[2], v[3], p):
+                return -1  # p on a face or edge, or hidden
+            nb = nbr[t].copy()
+            R[0] = t
+            for k in range(1, 4):
+                if st[1] > 0:
+                    st[1] -= 1
+                    R[k] = free[st[1]]
+                elif st[2] < cap:
+                    R[k] = st[2]
+                    st[2] += 1
+                else:
+                    return -1
+            for k in range(4):
+                for j in range(4):
+                    simp[R[k], j] = p if j == k else v[j]
+                    nbr[R[k], j] = nb[k] if j == k else R[j]
+                if k > 0:
+                    _f3_relink(nbr, nb[k], t, R[k])
+                stack[k] = R[k] * 4 + k
+            st[0] = 4
+            if _f3_flips(Y, z, simp, nbr, stack, free, st, max_flips) < 0:
+                return -1
+            while simp[t, 0] < 0:  # the walk restarts from a live tetrahedron
+                t = (t + 1) % st[2]
+        return _f3_compact(simp, nbr, st[2])
+
+    return insert
+
+
+def _inserted_triangulation(Y: np.ndarray, H: np.ndarray, n: int) -> tuple | None:
+    """(simplices, neighbours) of the regular triangulation of (Y, H) — n sites then 2^d dummy
+    corners — by incremental insertion in spatial order, or None (numba missing, a degenerate
+    or hidden site, stuck flips: qhull takes over). Sites hidden at the end are hidden when they
+    are inserted (fewer sites hide less), so the insertion never has to remove one."""
+    d = Y.shape[1]
+    kernel = (_insert2_kernel if d == 2 else _insert3_kernel)()
+    if kernel is None:
+        return None
+    z = -H
+    simp0 = _box_simplices(n, d)
+    start = (_flip_repair if d == 2 else _flip_repair_3d)(Y, H, simp0, _adjacency(simp0))
+    if start is None:
+        return None
+    simp0, nbr0 = start[:2]
+    cap = 2 * n + 8 if d == 2 else 8 * n + 64
+    simp = np.empty((cap, d + 1), np.int64)
+    nbr = np.empty((cap, d + 1), np.int64)
+    simp[:len(simp0)], nbr[:len(simp0)] = simp0, nbr0
+    order = _spatial_order(Y[:n])
+    used = kernel(Y, z, order, simp, nbr, len(simp0), 64 * n + 1024)
+    if used < 0:
+        return None
+    simp, nbr = simp[:used], nbr[:used]
+    checked = (_flip_repair if d == 2 else _flip_repair_3d)(Y, H, simp, nbr)  # every face regular
+    return None if checked is None else checked[:2]
 
 
 def _interior_faces(simp: np.ndarray, nbr: np.ndarray, n_real: int):

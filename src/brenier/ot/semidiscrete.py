@@ -327,12 +327,15 @@ class SemiDiscreteOT:
         return cached_singular_set(self, threshold=threshold, n_samples=n_samples, seed=seed)
 
     def generate(self, n: int, seed: int | None = None, threshold: float | str = "auto",
-                 extension: str = "pl", n_samples: int | None = None) -> np.ndarray:
-        """n new points by the (singular-aware) piecewise-linear extension of T (see ot.extend)."""
+                 extension: str = "pl", n_samples: int | None = None,
+                 qmc: bool | str = "auto") -> np.ndarray:
+        """n new points by the (singular-aware) piecewise-linear extension of T (see ot.extend);
+        `qmc`: scrambled Sobol source points (True), i.i.d. (False) or "auto" (Sobol for a cube)."""
         from .extend import generate
 
         self._check_fitted()
-        return generate(self, n, seed=seed, threshold=threshold, extension=extension, n_samples=n_samples)
+        return generate(self, n, seed=seed, threshold=threshold, extension=extension,
+                        n_samples=n_samples, qmc=qmc)
 
     # ------------------------------------------------------------------ files
     def save(self, path: str | os.PathLike) -> None:
