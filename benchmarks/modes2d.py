@@ -3,9 +3,11 @@
 Protocol (docs BENCHMARKS.md §1): train on 100,000 points; evaluate 2,500 generated samples;
 10 trials, mean ± s.e. Metrics: modes covered, %HQ (within 3σ of the nearest centre), reverse KL
 of the HQ samples' mode histogram to uniform (`brenier.metrics.mode_metrics`); sliced W2 (POT,
-500 directions) between the 2,500 samples and 20,000 fresh held-out real points; copies (%) and
-"near" (%: closer to a training point than the 1 % quantile of the training set's own
-nearest-neighbour spacing; fresh real data score ≈ 1 %); wall time of fit + generation.
+500 directions) between the 2,500 samples and 20,000 fresh held-out real points; exact copies
+(%: equal to a training point), copies (%: within 1e-6 × the data's spread of one, which dense
+data also reach by chance) and "near" (%: closer to a training point than the 1 % quantile of the
+training set's own nearest-neighbour spacing; fresh real data score ≈ 1 %); wall time of fit +
+generation.
 
 brenier: semi-discrete OT from the uniform square to a summary of the 100,000 training points:
 10,000 of them drawn at random, each weighted by the share of training points nearest to it (a
@@ -51,7 +53,8 @@ METHODS = ["real data (fresh)", "brenier (singular-aware)", "brenier (singular-a
            "brenier (naive)", "brenier (plain map)", "GAN (non-saturating)", "WGAN-GP",
            "DDPM (DDIM-100)", "DDPM (ancestral-1000)"]
 GANS = ("GAN (non-saturating)", "WGAN-GP")
-FIELDS = ["modes", "hq", "reverse_kl", "sw2", "copies", "near", "seconds"]
+FIELDS = ["modes", "hq", "reverse_kl", "sw2", "exact", "copies", "near", "seconds"]
+DDPMS = ("DDPM (DDIM-100)", "DDPM (ancestral-1000)")
 
 
 def log(msg: str) -> None:
@@ -62,7 +65,8 @@ def evaluate(x: np.ndarray, mix, held: np.ndarray, train: np.ndarray, seconds: f
     m = mode_metrics(x, mix.centers, mix.sigma)
     mem = memorisation(x, train)
     return {**m, "sw2": sliced_wasserstein(x, held, n_projections=500, seed=0),
-            "copies": 100 * mem["copies"], "near": 100 * mem["near"], "seconds": seconds}
+            "exact": 100 * mem["exact"], "copies": 100 * mem["copies"], "near": 100 * mem["near"],
+            "seconds": seconds}
 
 
 def trial(name: str, t: int, cfg: argparse.Namespace) -> dict[str, dict]:
@@ -103,6 +107,8 @@ def trial(name: str, t: int, cfg: argparse.Namespace) -> dict[str, dict]:
         out["GAN (non-saturating)"] = evaluate(x, mix, held, mix.points, time.perf_counter() - start)
         log(f"  {name} trial {t}: GAN {out['GAN (non-saturating)']['seconds']:.1f}s")
 
+    if cfg.skip_ddpm:
+        return out
     start = time.perf_counter()
     ddpm = DDPM(steps=cfg.ddpm_steps, seed=t).fit(mix.points)
     fit_s = time.perf_counter() - start
@@ -134,6 +140,7 @@ def main() -> None:
     p.add_argument("--trials", type=int, default=None)
     p.add_argument("--datasets", default="ring8,grid25")
     p.add_argument("--skip-gan", action="store_true", help="leave both GANs out (their rows say so)")
+    p.add_argument("--skip-ddpm", action="store_true", help="leave DDPM out (its rows say so)")
     cfg = p.parse_args()
     torch.set_num_threads(1)
     cfg.n_eval = 2500
@@ -146,7 +153,8 @@ def main() -> None:
         cfg.n_train, cfg.targets, cfg.gan_steps, cfg.ddpm_steps = 100_000, 10_000, 4000, 30_000
         cfg.ns_steps = 40_000
     names = cfg.datasets.split(",")
-    methods = [m for m in METHODS if not (cfg.skip_gan and m in GANS)]
+    methods = [m for m in METHODS
+               if not (cfg.skip_gan and m in GANS) and not (cfg.skip_ddpm and m in DDPMS)]
     results = {n: {m: {f: [] for f in FIELDS} for m in methods} for n in names}
     total = time.perf_counter()
     for name in names:
@@ -167,22 +175,24 @@ def report(results: dict, names: list[str], methods: list[str], cfg: argparse.Na
     print(f"\n## Mode collapse / mixture on 2-D mixtures (trials: "
           f"{', '.join(f'{n} {k}' for n, k in done.items())} of {cfg.trials}; mean ± s.e.; "
           f"train {cfg.n_train:,} points, evaluate {cfg.n_eval:,} samples)\n")
-    print("| data | method | modes | %HQ | reverse KL | sliced W2 | SW2 ratio | copies % | near % "
-          "| time s |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("| data | method | modes | %HQ | reverse KL | sliced W2 | SW2 ratio | exact copies % "
+          "| copies % | near % | time s |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for name in names:
         ref = mean_se(results[name]["brenier (singular-aware)"]["sw2"])[0]
         for m in METHODS:
             if m not in methods:
-                print(f"| {name} | {m} | not run (--skip-gan) | | | | | | | |")
+                flag = "--skip-gan" if m in GANS else "--skip-ddpm"
+                print(f"| {name} | {m} | not run ({flag}) | | | | | | | | |")
                 continue
             r = results[name][m]
             ratio = mean_se(r["sw2"])[0] / ref
             print(f"| {name} | {m} | {fmt(r['modes'], 1)} | {fmt(r['hq'], 1)} | "
                   f"{fmt(r['reverse_kl'], 3)} | {fmt(r['sw2'], 3)} | {ratio:.2f} | "
-                  f"{fmt(r['copies'], 2)} | {fmt(r['near'], 2)} | {fmt(r['seconds'], 1)} |")
+                  f"{fmt(r['exact'], 2)} | {fmt(r['copies'], 2)} | {fmt(r['near'], 2)} | "
+                  f"{fmt(r['seconds'], 1)} |")
         for m, row in PUBLISHED.items():
-            print(f"| {name} | {m} | {row[name]} (modes / %HQ / KL, not rerun) | | | | | | | |")
+            print(f"| {name} | {m} | {row[name]} (modes / %HQ / KL, not rerun) | | | | | | | | |")
     print(f"\nExpected %HQ of the true mixture at 3σ in 2-D: {mixture_hq(2):.2f} %. "
           "SW2 ratio = method's mean sliced W2 ÷ brenier (singular-aware)'s. "
           f"brenier targets: {cfg.targets:,} training points weighted by their Voronoi share of "

@@ -53,10 +53,12 @@ def test_memorisation():
     train = rng.normal(size=(5000, 2))
     copies = train[:500] + 1e-9
     m = memorisation(copies, train)
-    assert m["copies"] == 1.0 and m["near"] == 1.0
+    assert m["copies"] == 1.0 and m["near"] == 1.0 and m["exact"] == 0.0  # rounded copies
+    m = memorisation(np.r_[train[:100], copies[:300]], train)
+    assert m["exact"] == pytest.approx(0.25) and m["copies"] == 1.0
     fresh = rng.normal(size=(5000, 2))
     m = memorisation(fresh, train, quantile=0.05)
-    assert m["copies"] == 0.0
+    assert m["copies"] == 0.0 and m["exact"] == 0.0
     assert m["near"] == pytest.approx(0.05, abs=0.02)  # fresh data sit at the data's own spacing
     assert m["tau"] > 0 and m["reference"] == 0.05
 

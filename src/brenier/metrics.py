@@ -121,7 +121,10 @@ def memorisation(samples, train, *, quantile: float = 0.01, copy_tol: float = 1e
     s_j the training set's own nearest-neighbour spacing (distance from x_j to the nearest other
     training point) and L the RMS spread of the training set:
 
-    * ``copies``: share of samples with r(x) ≤ copy_tol·L (duplicates up to rounding);
+    * ``exact``: share of samples equal to a training point (r(x) = 0);
+    * ``copies``: share of samples with r(x) ≤ copy_tol·L (duplicates up to rounding, e.g. a
+      float32 pipeline; in dense data a fresh sample also lands that close by chance, at a rate
+      ≈ `quantile`·(copy_tol·L/τ)^d);
     * ``near``: share with r(x) < τ, τ = the `quantile`-quantile of s (≤ `max_reference` training
       points are used to estimate it). A fresh sample from the data distribution scores
       ``near`` ≈ `quantile` (its distance to the set is distributed like s), so
@@ -141,8 +144,8 @@ def memorisation(samples, train, *, quantile: float = 0.01, copy_tol: float = 1e
     tau = float(np.quantile(spacing, q))
     r = nearest_distances(x, t)
     scale = float(np.sqrt(np.mean(np.sum((t - t.mean(0)) ** 2, axis=1))))
-    return {"copies": float(np.mean(r <= tol * scale)), "near": float(np.mean(r < tau)),
-            "tau": tau, "reference": q}
+    return {"exact": float(np.mean(r == 0)), "copies": float(np.mean(r <= tol * scale)),
+            "near": float(np.mean(r < tau)), "tau": tau, "reference": q}
 
 # Image metrics (issue 4) live in their own modules; re-exported here.
 from .classifier import Classifier, load_or_train_classifier  # noqa: E402, F401

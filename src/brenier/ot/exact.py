@@ -33,7 +33,7 @@ from ..validation import (
     to_numpy,
 )
 from .grid_density import GridDensity, UniformPolytope
-from .power import Domain, Polytope, PowerDiagram, _spatial_order, power_diagram, score_floor
+from .power import Domain, Polytope, PowerDiagram, power_diagram, score_floor, spatial_order
 
 BALL_SIDES = 512  # a 2-D ball is replaced by the inscribed regular polygon with this many sides
 DIRECT_LIMIT_3D = 2000  # above this many cells in 3-D the Newton system is solved by CG
@@ -358,7 +358,7 @@ def solve_exact(source: Any, y: Any, nu: Any = None, h0: Any = None, *, tol: flo
     max_iter = check_positive_int(max_iter, "max_iter")
     act = np.flatnonzero(w > 0)
     if len(act) > 1:  # targets in a spatial order: local memory access in the hot loops
-        act = act[_spatial_order(yy[act])]
+        act = act[spatial_order(yy[act])]
     ya, wa = yy[act], w[act]
     run = _Run(callback, verbose, max_iter)
     if len(act) == 1:

@@ -233,8 +233,9 @@ SPATIAL_SORT = True
 QHULL_OPTIONS = "Qt Q3 Q5"
 
 
-def _spatial_order(Y: np.ndarray) -> np.ndarray:
-    """Points sorted along a coarse grid (rows of cells, boustrophedon) so qhull walks locally."""
+def spatial_order(Y: np.ndarray) -> np.ndarray:
+    """An order of the points along a coarse grid (rows of cells, boustrophedon): neighbours in
+    space come close in the order (insertion, qhull and the kernels then walk locally)."""
     n, d = Y.shape
     lo, hi = Y.min(axis=0), Y.max(axis=0)
     k = max(1, int(round((n / 8) ** (1.0 / d))))
@@ -400,7 +401,7 @@ def regular_triangulation(y: np.ndarray, h: np.ndarray, verts: np.ndarray,
     spread = float(np.ptp(zr[:n])) if n > 1 else 1.0
     scale = (float(np.ptp(y, axis=0).max()) if n > 1 else 1.0) / (spread if spread > 0 else 1.0)
     scale = scale if np.isfinite(scale) and scale > 0 else 1.0
-    order = _spatial_order(Y) if SPATIAL_SORT else np.arange(len(Y))
+    order = spatial_order(Y) if SPATIAL_SORT else np.arange(len(Y))
     try:
         hull = ConvexHull(np.c_[Y, zr * scale][order], qhull_options=QHULL_OPTIONS)
     except QhullError as exc:  # pragma: no cover - dummies make the input full-dimensional
@@ -428,7 +429,7 @@ def _local_order(tri: Triangulation) -> Triangulation:
     """The same triangulation with its simplices sorted along the spatial order of their first
     site: rings of simplices around an edge then lie close in memory."""
     rank = np.empty(len(tri.Y), np.int64)
-    rank[_spatial_order(tri.Y)] = np.arange(len(tri.Y))
+    rank[spatial_order(tri.Y)] = np.arange(len(tri.Y))
     o = np.argsort(rank[tri.simplices].min(axis=1), kind="stable")
     new_id = np.empty_like(o)
     new_id[o] = np.arange(len(o))
@@ -1272,7 +1273,7 @@ def _inserted_triangulation(Y: np.ndarray, H: np.ndarray, n: int) -> tuple | Non
     simp = np.empty((cap, d + 1), np.int64)
     nbr = np.empty((cap, d + 1), np.int64)
     simp[:len(simp0)], nbr[:len(simp0)] = simp0, nbr0
-    order = _spatial_order(Y[:n])
+    order = spatial_order(Y[:n])
     used = kernel(Y, z, order, simp, nbr, len(simp0), 64 * n + 1024)
     if used < 0:
         return None
