@@ -350,6 +350,16 @@ def _still_regular(tri: Triangulation, H: np.ndarray, vtx: np.ndarray) -> bool:
     return bool(np.all(s_opp <= s_own + 1e-11 * (1.0 + np.abs(s_own))))
 
 
+def _usable_vertices(Y: np.ndarray, H: np.ndarray, simp: np.ndarray, n: int) -> np.ndarray | None:
+    """Power vertices of a triangulation built by flips or insertion, or None when a simplex
+    with a real facet is flat (qhull then starts afresh). Flat simplices of dummy sites only
+    (no real facet uses them) get their vertex mean."""
+    vtx, ok = _power_vertices(Y, H, simp)
+    idle = (simp < n).sum(axis=1) <= 1
+    vtx[~ok & idle] = Y[simp[~ok & idle]].mean(axis=1)
+    return vtx if (ok | idle).all() else None
+
+
 def regular_triangulation(y: np.ndarray, h: np.ndarray, verts: np.ndarray,
                           previous: Triangulation | None = None,
                           flips_only: bool = False) -> Triangulation | None:
@@ -365,10 +375,8 @@ def regular_triangulation(y: np.ndarray, h: np.ndarray, verts: np.ndarray,
         repaired = (_flip_repair if d == 2 else _flip_repair_3d)(previous.Y, H, simp, nbr)
         if repaired is not None:
             simp, nbr, flips = repaired
-            vtx, ok = _power_vertices(previous.Y, H, simp)
-            idle = (simp < n).sum(axis=1) <= 1  # flat dummy simplices: no real facet uses them
-            vtx[~ok & idle] = previous.Y[simp[~ok & idle]].mean(axis=1)
-            if (ok | idle).all():
+            vtx = _usable_vertices(previous.Y, H, simp, n)
+            if vtx is not None:
                 return Triangulation(previous.Y, H, simp, nbr, vtx, n, True,
                                      "flipped" if flips else "kept")
         elif _flip3_kernel() is None and d == 3:  # pragma: no cover - without numba
@@ -388,10 +396,8 @@ def regular_triangulation(y: np.ndarray, h: np.ndarray, verts: np.ndarray,
         inserted = _inserted_triangulation(Y, H, n)
         if inserted is not None:
             simp, nbr = inserted
-            vtx, ok = _power_vertices(Y, H, simp)
-            idle = (simp < n).sum(axis=1) <= 1
-            vtx[~ok & idle] = Y[simp[~ok & idle]].mean(axis=1)
-            if (ok | idle).all():
+            vtx = _usable_vertices(Y, H, simp, n)
+            if vtx is not None:
                 return _local_order(Triangulation(Y, H, simp, nbr, vtx, n, True, "inserted"))
     # lift z = −H; subtracting an affine function of y and scaling keeps the lower hull
     z = -H
@@ -1107,6 +1113,8 @@ def _adjacency(simp: np.ndarray) -> np.ndarray:
 def _box_simplices(n: int, d: int) -> np.ndarray:
     """A triangulation of the 2^d dummy corners n + Σ_a b_a 2^(d−1−a) (Kuhn's: one simplex per
     order of the axes along the main diagonal); counter-clockwise in 2-D."""
+    if d == 2:  # Kuhn's two triangles, both counter-clockwise
+        return np.array([[n, n + 2, n + 3], [n, n + 3, n + 1]], np.int64)
     rows = []
     for perm in itertools.permutations(range(d)):
         bits, row = [0] * d, [0]
@@ -1114,10 +1122,7 @@ def _box_simplices(n: int, d: int) -> np.ndarray:
             bits[a] = 1
             row.append(sum(b << (d - 1 - i) for i, b in enumerate(bits)))
         rows.append(row)
-    simp = n + np.array(rows, np.int64)
-    if d == 2:
-        simp = np.array([[n, n + 2, n + 3], [n, n + 3, n + 1]], np.int64)
-    return simp
+    return n + np.array(rows, np.int64)
 
 
 @_compiled
