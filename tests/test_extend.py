@@ -64,6 +64,11 @@ def test_weights_are_affine_and_reproduce_centroids(clusters):
     ext = PiecewiseLinearExtension(clusters, sing, "pl")
     x = clusters.source_.sample(2000, seed=6).astype(float)
     cells, lam = ext.weights(x)
+    bounded_ext = PiecewiseLinearExtension(clusters, sing, "pl", support_quantile=0.5)
+    bounded_cells, bounded = bounded_ext.weights(x)
+    np.testing.assert_array_equal(bounded_cells, cells)
+    kept = (lam >= 0).all(axis=1)  # the support bound acts on extrapolated points only
+    np.testing.assert_array_equal(bounded[kept], lam[kept])
     np.testing.assert_allclose(lam.sum(axis=1), 1.0, atol=1e-9)
     assert lam.min() >= -ext.max_extrapolation - 1e-9
     inside = (lam >= -1e-12).all(axis=1)  # where x is inside its simplex, Σ λ c = x exactly
@@ -73,6 +78,42 @@ def test_weights_are_affine_and_reproduce_centroids(clusters):
     # the map sends a cell centroid (close) to its target
     c = sing.centroids[:40]
     np.testing.assert_allclose(ext(c), clusters.targets_[:40], atol=0.05)
+
+
+def test_extrapolation_stays_within_the_support_radius():
+    """d = 6: most points lie outside the simplices of their nearest centroids and T̃ extrapolates;
+    the support bound keeps T̃(x) within r* (the 0.4-quantile of the targets' nearest-neighbour
+    spacing) of a target unless even the simplex's barycentre is further (then λ is that barycentre);
+    points inside their simplex keep their barycentric coordinates."""
+    y = np.random.default_rng(0).normal(size=(400, 6))
+    model = SemiDiscreteOT("uniform", seed=0, max_iter=5).fit(y)
+    sing = singular_set(model, n_samples=100_000)
+    x = model.source_.sample(3000, seed=1).astype(float)
+    r_star = np.quantile(nearest_distances(y, y, exclude_self=True), 0.4)
+    free = PiecewiseLinearExtension(model, sing, "pl", support_quantile=None)
+    assert free.support_radius is None
+    far = nearest_distances(free(x), y) > 1.5 * r_star
+    assert far.mean() > 0.02  # unbounded extrapolation leaves the data
+    for ext in ("pl", "naive"):
+        gen = PiecewiseLinearExtension(model, sing, ext)  # "auto": on in d > 3
+        assert gen.support_radius == pytest.approx(r_star)
+        cells, lam = gen.weights(x)
+        np.testing.assert_allclose(lam.sum(axis=1), 1.0, atol=1e-9)
+        r = nearest_distances(gen(x), y)
+        beyond = (r > r_star * (1 + 1e-9)) & (lam < 0).any(axis=1)
+        active = lam != 0
+        centre = np.where(active, 1.0 / active.sum(axis=1, keepdims=True), 0.0)
+        np.testing.assert_allclose(lam[beyond], centre[beyond], atol=1e-12)
+        assert (r > 1.5 * r_star).mean() < far.mean() / 4
+    with pytest.raises(BrenierError, match="support_quantile"):
+        PiecewiseLinearExtension(model, sing, "pl", support_quantile=1.5)
+
+
+def test_support_bound_is_off_by_default_in_the_plane(clusters):
+    sing = singular_set(clusters, n_samples=100_000)
+    assert PiecewiseLinearExtension(clusters, sing, "pl").support_radius is None
+    bounded = PiecewiseLinearExtension(clusters, sing, "pl", support_quantile=0.5)
+    assert bounded.support_radius > 0
 
 
 def test_two_moons_singular_aware_stays_on_the_moons():

@@ -140,8 +140,8 @@ def test_method_on_the_class(clusters):
 
 
 def test_high_dimensional_auto_rule_separates_clusters():
-    """d > 3: the neighbourhood rule (κ* = 1) makes every pair across the gap singular, keeps a
-    good share of the in-cluster pairs regular, and generated points never land in the gap."""
+    """d > 3: the branch rule finds the two clusters, makes every pair across the gap singular and
+    every in-cluster pair regular, and generated points never land in the gap."""
     rng = np.random.default_rng(1)
     d, n = 6, 80
     shift = np.zeros(d)
@@ -152,12 +152,16 @@ def test_high_dimensional_auto_rule_separates_clusters():
     # the masses are matched: a few solver steps keep the test fast (a full solve takes 10)
     model = SemiDiscreteOT("uniform", seed=0, max_iter=5).fit(y)
     s = singular_set(model)
-    assert s.kappa == pytest.approx(1.0)
+    assert s.rule == "branches" and s.auto and s.kappa == np.inf
+    assert len(np.unique(s.partition)) == 2
+    assert np.unique(s.partition[labels == 0]).size == 1  # one branch per cluster
     i, j = s.pairs.T
     across = labels[i] != labels[j]
     assert across.any()
-    assert s.singular[across].all()
-    assert (~s.singular[~across]).mean() > 0.3
+    np.testing.assert_array_equal(s.singular, across)
+    np.testing.assert_array_equal(s.classify(i, j), across)
+    summary = s.to_dict()
+    assert summary["rule"] == "branches" and summary["kappa"] is None and summary["n_branches"] == 2
     x = model.generate(2000, seed=2)
     assert np.all(np.abs(x[:, 0]) > 0.3)  # the gap |x₀| < 0.3 stays empty
     naive = model.generate(2000, seed=2, extension="naive")

@@ -47,7 +47,7 @@ class AEOT:
         latent_noise: σ of the code noise the decoder is trained on (0: none); trades fidelity
             for fewer near-copies of training images (see `brenier.manifold.Autoencoder`).
         tol, max_iter: OT solver stopping rule (χ² mass error) and step budget.
-        threshold: singular-set threshold ("auto", "topology" or θ* in radians, see
+        threshold: singular-set threshold ("auto", "topology", "spectral" or θ* in radians, see
             `brenier.ot.singular`).
         extension: "pl" (singular-aware, default), "naive" or "none" (copies of training codes).
         max_targets: use at most this many training codes as OT targets (a seeded subset).

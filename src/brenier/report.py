@@ -182,8 +182,10 @@ def build_report(
         f"{info['reconstruction_mse']:.4g} ({info['autoencoder_seconds']:.1f} s); OT solved in "
         f"{info['ot_steps']} steps, χ² = {info['ot_chi2']:.2e} ({info['ot_seconds']:.1f} s, "
         f"converged: {info['ot_converged']}). Singular set: {int(sing.singular.sum())} of "
-        f"{len(sing.pairs)} adjacent pairs (threshold {np.degrees(sing.threshold):.1f}° on the "
-        f"scale-aware angle), {int(sing.branches().max() + 1)} branches.</p>",
+        f"{len(sing.pairs)} adjacent pairs ("
+        + ("pairs across the branches of the targets' neighbour graph" if sing.rule == "branches"
+           else f"threshold {np.degrees(sing.threshold):.1f}° on the scale-aware angle")
+        + f"), {int(sing.branches().max() + 1)} branches.</p>",
     ]
 
     evaluation = model_dir / "evaluation.json"

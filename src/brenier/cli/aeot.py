@@ -40,7 +40,8 @@ def fit(
     ] = None,
     tol: Annotated[float, typer.Option(help="OT stopping rule: χ² mass error")] = 2.5e-3,
     threshold: Annotated[
-        str, typer.Option(help="singular threshold: auto, topology (β₀ branches) or θ* in radians")
+        str, typer.Option(help="singular threshold: auto, topology (β₀ branches), spectral (graph "
+                                "branches) or θ* in radians")
     ] = "auto",
     checkpoint: Annotated[Path | None, typer.Option(help="directory for resumable training")] = None,
     seed: Annotated[int, typer.Option(help="random seed")] = 0,

@@ -20,7 +20,8 @@ def parse_threshold(value: str) -> float | str:
         return float(value)
     except ValueError:
         raise BrenierError(
-            f"--threshold: expected 'auto', 'topology' or an angle in radians, got {value!r}") from None
+            f"--threshold: expected 'auto', 'topology', 'spectral' or an angle in radians, "
+            f"got {value!r}") from None
 
 
 def generate(
@@ -30,7 +31,7 @@ def generate(
     seed: int | None = typer.Option(None, help="seed of the source samples"),
     extension: str = typer.Option("pl", help="pl (singular-aware) | naive | none (plain map T)"),
     threshold: str = typer.Option(
-        "auto", help="singular threshold: auto, topology (β₀ branches) or θ* in radians"),
+        "auto", help="singular threshold: auto, topology (β₀ branches), spectral or θ* in radians"),
     n_samples: int | None = typer.Option(None, help="Monte-Carlo samples for cells and facets"),
     qmc: bool | None = typer.Option(
         None, "--qmc/--no-qmc", help="scrambled Sobol (--qmc) or i.i.d. (--no-qmc) source points; "
@@ -58,7 +59,7 @@ def singular(
     out: Path = typer.Option(..., "--out", help="output JSON with the pairs, angles and labels"),
     plot: Path | None = typer.Option(None, "--plot", help="also draw the cells and singular set (2-D)"),
     threshold: str = typer.Option(
-        "auto", help="auto, topology (β₀ branches) or θ* in radians (on the scale-aware angle)"),
+        "auto", help="auto, topology (β₀ branches), spectral or θ* in radians (scale-aware angle)"),
     n_samples: int | None = typer.Option(None, help="Monte-Carlo samples for cells and facets"),
     seed: int = typer.Option(0, help="seed of those samples"),
 ):

@@ -25,9 +25,25 @@ inside the cell): there one λ_v is negative and T̃ continues the affine piece 
 branch's outer targets, as a continuous map to a continuous density would. The extrapolation is
 bounded: when min λ < −`max_extrapolation` (a degenerate or distant simplex) λ is pulled towards
 the simplex's barycentre u, λ ← u + s(λ − u) with the largest s keeping min λ ≥ −max_extrapolation,
-which never collapses onto one vertex (no copies of targets). Where fewer than d + 1 admissible,
-pairwise regular centroids are among the candidates (a thin part of a branch, or a strict θ* such
-as the neighbourhood rule of d > 3) the search is widened 4×, and the simplex may keep fewer
+which never collapses onto one vertex (no copies of targets).
+
+In more than three dimensions the extrapolation is also kept on the sampled support ("pl" and
+"naive"): where x lies outside its simplex, T̃(x) may lie at most r* from the nearest target, r*
+the `support_quantile`-quantile (default 0.4) of the targets' own nearest-neighbour spacing,
+i.e. no further from the data than a typical data point is from its nearest neighbour.
+Beyond r*, λ is pulled towards u the same way, λ ← u + s(λ − u) with the largest s ∈ [0, 1]
+(bisection) that brings T̃(x) within r*. In d ≤ 3 the walk finds a simplex holding x for most
+points, extrapolation happens only at the edges of branches and `max_extrapolation` alone bounds
+it (the support bound would thin the outer tail of each mode a little more; `support_quantile`
+turns it on). In more dimensions extrapolation is the rule: cell centroids lie inside their
+cells, in d = 10 far inside the cube, so nearly every x lies outside the simplices of its nearest
+centroids (97 % of the points on 10-D digit codes) and T̃ extrapolates. Unbounded, that
+extrapolation leaves the data; on the digit codes (three seeds) it tripled the share of decoded
+images no class claims with p ≥ 0.5, while removing the extrapolation altogether pulled every code
+to the middle of its simplex, where it decoded to near-copies of dense parts of the training set.
+
+Where fewer than d + 1 admissible, pairwise regular centroids are among the candidates (a thin
+part of a branch, or a strict θ*) the search is widened 4×, and the simplex may keep fewer
 vertices (a segment, a face): T̃(x) is still a blend of at least two targets. Only a point with no
 usable neighbourhood — fewer than two admissible, pairwise regular centroids, i.e. i₀ is an
 isolated target whose every pair is singular — gets the plain map T(x) = y_{i₀}, a copy.
@@ -64,6 +80,9 @@ from .singular import SingularSet, singular_set
 
 EXTENSIONS = ("pl", "naive", "none")
 CHUNK = 1 << 14
+SUPPORT_QUANTILE = 0.4  # r*: this quantile of the targets' nearest-neighbour spacing (digits.py)
+SUPPORT_MIN_DIM = 3  # support_quantile="auto" bounds extrapolation above this dimension
+SUPPORT_BISECTIONS = 10  # s is found to 2^-10
 
 _CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
@@ -78,17 +97,35 @@ class PiecewiseLinearExtension:
         n_candidates: nearest centroids examined per point (default 3(d + 1)).
         max_steps: vertex swaps of the simplex walk (default d + 2).
         max_extrapolation: how negative a barycentric weight may be (extrapolation bound).
+        support_quantile: r* (the furthest an extrapolated T̃(x) may lie from a target) as a
+            quantile of the targets' nearest-neighbour spacing ("pl" and "naive"); None: no such
+            bound; "auto": 0.4 in d > 3, no bound in d ≤ 3.
     """
 
     def __init__(self, model: Any, singular: SingularSet, extension: str = "pl",
                  n_candidates: int | None = None, max_steps: int | None = None,
-                 max_extrapolation: float = 1.0):
+                 max_extrapolation: float = 1.0, support_quantile: float | str | None = "auto"):
         self.model = model
         self.singular = singular
         self.extension = check_choice(extension, "extension", EXTENSIONS)
         if not (isinstance(max_extrapolation, (int, float)) and max_extrapolation >= 0):
             raise BrenierError(f"max_extrapolation: expected a number >= 0, got {max_extrapolation!r}")
         self.max_extrapolation = float(max_extrapolation)
+        if isinstance(support_quantile, str) and support_quantile == "auto":
+            support_quantile = SUPPORT_QUANTILE if model.targets_.shape[1] > SUPPORT_MIN_DIM else None
+        if support_quantile is not None and not (isinstance(support_quantile, (int, float))
+                                                 and 0 < support_quantile <= 1):
+            raise BrenierError(f"support_quantile: expected 'auto', a number in (0, 1] or None, "
+                               f"got {support_quantile!r}")
+        self.support_radius = None
+        if self.extension != "none" and support_quantile is not None and len(model.targets_) > 1:
+            from ..metrics import nearest_distances
+
+            y = model.targets_
+            self.support_radius = float(np.quantile(
+                nearest_distances(y, y, exclude_self=True), support_quantile))
+            self._nearest_target = Assigner(y, model.source_.mean(), model.backend, model.device)
+            self._nearest_target.set_heights(-0.5 * np.sum(y**2, axis=1))
         d = model.targets_.shape[1]
         has = np.flatnonzero(np.isfinite(singular.centroids).all(axis=1))
         self._cells = has  # cells with a centroid estimate
@@ -130,7 +167,40 @@ class PiecewiseLinearExtension:
         lost = active.sum(axis=1) < 2  # no usable neighbourhood (an isolated target): the plain map
         cells[lost, 0], lam[lost], active[lost] = i0[lost], 0.0, False
         lam[lost, 0], active[lost, 0] = 1.0, True
-        return cells, _limit_extrapolation(lam, active, self.max_extrapolation)
+        lam = _limit_extrapolation(lam, active, self.max_extrapolation)
+        if self.support_radius is not None:
+            lam = self._keep_on_support(cells, lam, active)
+        return cells, lam
+
+    def _keep_on_support(self, cells: np.ndarray, lam: np.ndarray, active: np.ndarray) -> np.ndarray:
+        """Where x is extrapolated (some λ_v < 0) and T̃(x) lies beyond r* from every target, pull λ
+        towards the barycentre u of its simplex, λ ← u + s(λ − u) with the largest s ∈ [0, 1]
+        (bisection) putting T̃(x) within r* of a target (s = 0 if none does)."""
+        y = self.model.targets_
+        r2 = self.support_radius**2
+
+        def off_support(weights: np.ndarray, rows: np.ndarray) -> np.ndarray:
+            z = np.einsum("mk,mkd->md", weights, y[cells[rows]])
+            j = self._nearest_target.top_k(z, 1)[0][:, 0]
+            return np.sum((z - y[j]) ** 2, axis=1) > r2
+
+        rows = np.flatnonzero((lam < 0).any(axis=1))  # only extrapolation is bounded
+        if len(rows) == 0:
+            return lam
+        rows = rows[off_support(lam[rows], rows)]
+        if len(rows) == 0:
+            return lam
+        k = np.maximum(active[rows].sum(axis=1, keepdims=True), 1)
+        u = np.where(active[rows], 1.0 / k, 0.0)
+        step = lam[rows] - u
+        lo, hi = np.zeros(len(rows)), np.ones(len(rows))
+        for _ in range(SUPPORT_BISECTIONS):
+            mid = 0.5 * (lo + hi)
+            off = off_support(u + mid[:, None] * step, rows)
+            hi, lo = np.where(off, mid, hi), np.where(off, lo, mid)
+        lam = lam.copy()
+        lam[rows] = u + lo[:, None] * step
+        return lam
 
     def _simplex(self, x: np.ndarray, i0: np.ndarray, k: int):
         """(cells, λ, active) of the simplex chosen among the k centroids nearest to x."""

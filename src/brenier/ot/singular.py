@@ -48,13 +48,19 @@ like N^{1/d}: a gap is resolved once it is a few spacings wide.
 In more than three dimensions (latent codes) the gap tests fail: distances concentrate, a
 power cell has dozens of neighbours, and neither log ρ nor the hole test separates branches
 (on 10-D autoencoder codes of the 8×8 digits the rule above gives κ* ≈ 3.9 and no singular pair,
-although half of the adjacent pairs join different digits). There the automatic rule is the
-neighbourhood rule κ* = 1: a pair is regular only when y_j lies within the local k-neighbourhood
-(k = 2d) of y_i or y_i within that of y_j, i.e. when they are neighbours on the sampled data
-manifold. Measured on those codes: 73 % of the pairs it calls singular join different digits,
-10 % of the regular ones do; decoded samples have a mixture rate (top class < 0.9) of 0.12
-against 0.29 when the singular set is ignored (`benchmarks/digits.py` has the full table).
-A float `threshold` overrides θ* (radians, compared with θ̂).
+although half of the adjacent pairs join different digits). A local rule is no cure either: the
+neighbourhood rule κ* = 1 (a pair is regular only when y_j lies within the k-neighbourhood of
+y_i or y_i within that of y_j) cut most pairs across digits but also most pairs inside one, so
+the extension's simplices kept about 7 of their d + 1 = 11 vertices and 15 % of them still
+joined two digits. There the automatic rule is the branch rule (threshold="spectral", the
+default above three dimensions): the branches are found globally, from the spectrum of the
+targets' neighbour graph (`brenier.ot.branches`), and a pair is singular exactly when its two
+targets lie in different branches. Inside a branch every pair is regular, so the extension
+gets full simplices. On those digit codes (five autoencoder seeds) it finds 10–20 branches, and
+81–95 % of the codes share their branch's majority digit (`benchmarks/digits.py` has the effect
+on generation).
+A float `threshold` overrides θ* (radians, compared with θ̂) in any dimension; the neighbourhood
+rule is `threshold=2 * arctan(1 / 2)`.
 
 threshold="topology" takes the number of branches from the data instead: β₀ of the targets
 (persistent homology, `brenier.manifold.topology`, bars chosen by their gap) and the θ* that
@@ -77,10 +83,9 @@ from ..validation import BrenierError, check_positive_float, check_positive_int
 STRIP_QUANTILE = 0.05  # share of samples (nearest to their facet) used for facet measures
 FENCE = 2.0  # Tukey factor of the automatic threshold
 HOLE_COUNT = 16.0  # m₀: expected targets in a gap that cannot be a sampling hole
-MAX_GAP_TEST_DIM = 3  # above this dimension the neighbourhood rule replaces the gap tests
-NEIGHBOURHOOD_KAPPA = 1.0  # κ* of the neighbourhood rule
+MAX_GAP_TEST_DIM = 3  # above this dimension the branch rule replaces the gap tests
 CHUNK = 1 << 16
-THRESHOLD_RULES = ("auto", "topology")  # named rules; otherwise θ* in radians
+THRESHOLD_RULES = ("auto", "topology", "spectral")  # named rules; otherwise θ* in radians
 
 
 def default_samples(n_targets: int) -> int:
@@ -182,10 +187,8 @@ def neighbour_rank(dim: int, n_targets: int) -> int:
 
 def auto_threshold(ratios: np.ndarray, dim: int, k: int, fence: float = FENCE,
                    hole_count: float = HOLE_COUNT) -> float:
-    """θ* = 2 arctan(κ*/2), κ* = max(2 (m₀/k)^{1/d}, exp(Q₃ + fence·(Q₃ − Q₁)) of log ρ) for
-    d ≤ 3, κ* = 1 (the neighbourhood rule) for d > 3."""
-    if dim > MAX_GAP_TEST_DIM:
-        return float(scaled_angle(NEIGHBOURHOOD_KAPPA))
+    """θ* = 2 arctan(κ*/2), κ* = max(2 (m₀/k)^{1/d}, exp(Q₃ + fence·(Q₃ − Q₁)) of log ρ): the
+    gap tests of threshold="auto" in d ≤ 3."""
     kappa = 2.0 * (hole_count / k) ** (1.0 / dim)
     if len(ratios):
         logs = np.log(np.maximum(ratios, np.finfo(float).tiny))
@@ -207,10 +210,13 @@ class SingularSet:
         angles (K,): dihedral angle θ_ij between the planes of u_h (normals (y_i, −1)), radians.
         ratios (K,): ρ_ij = |y_i − y_j| / max(ℓ_i, ℓ_j).
         scaled_angles (K,): θ̂_ij = 2 arctan(ρ_ij/2), the scale-aware angle of the criterion.
-        singular (K,): θ̂_ij > threshold.
-        threshold: θ* in radians (on θ̂); auto: whether it was chosen automatically.
+        singular (K,): θ̂_ij > threshold, or (branch rule) the pair joins two branches.
+        threshold: θ* in radians (on θ̂; π under the branch rule, which uses no angle);
+            auto: whether it was chosen automatically.
         spacing (N,): ℓ_i, distance from y_i to its k-th nearest other target (k = 2d).
         masses (N,), centroids (N, d): μ̂(W_i) and the cell centroids (used by the extension).
+        partition (N,) or None: the branch of each target under the branch rule
+            (threshold="spectral", and "auto" in d > 3); None under an angle threshold.
     """
 
     pairs: np.ndarray
@@ -229,6 +235,7 @@ class SingularSet:
     centroids: np.ndarray
     n_samples: int
     targets: np.ndarray = field(repr=False)
+    partition: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def singular_pairs(self) -> np.ndarray:
@@ -237,16 +244,28 @@ class SingularSet:
 
     @property
     def kappa(self) -> float:
-        """The threshold as a spacing ratio: singular ⟺ ρ_ij > κ = 2 tan(θ*/2)."""
-        return float(2.0 * np.tan(min(self.threshold, np.pi) / 2.0))
+        """The threshold as a spacing ratio: singular ⟺ ρ_ij > κ = 2 tan(θ*/2) (inf under the
+        branch rule)."""
+        if self.partition is not None or self.threshold >= np.pi:
+            return float("inf")
+        return float(2.0 * np.tan(self.threshold / 2.0))
+
+    @property
+    def rule(self) -> str:
+        """"branches" (pairs across branches of `partition` are singular) or "angle" (θ̂ > θ*)."""
+        return "angle" if self.partition is None else "branches"
 
     def classify(self, i: Any, j: Any) -> np.ndarray:
-        """Apply the rule θ̂_ij > θ* to any index pairs (adjacent or not); bool array."""
+        """Apply the rule to any index pairs (adjacent or not): θ̂_ij > θ*, or under the branch
+        rule i and j in different branches; bool array."""
         ii = np.asarray(i, np.int64)
         jj = np.asarray(j, np.int64)
         shape = np.broadcast_shapes(ii.shape, jj.shape)
         ii, jj = np.broadcast_to(ii, shape).ravel(), np.broadcast_to(jj, shape).ravel()
-        out = scaled_angle(spacing_ratios(self.targets, self.spacing, ii, jj)) > self.threshold
+        if self.partition is not None:
+            out = self.partition[ii] != self.partition[jj]
+        else:
+            out = scaled_angle(spacing_ratios(self.targets, self.spacing, ii, jj)) > self.threshold
         return (out & (ii != jj)).reshape(shape)
 
     def branches(self) -> np.ndarray:
@@ -263,7 +282,8 @@ class SingularSet:
             "n_targets": int(len(self.targets)), "dim": int(self.targets.shape[1]),
             "n_pairs": int(len(self.pairs)), "n_singular": int(self.singular.sum()),
             "threshold": self.threshold, "threshold_degrees": float(np.degrees(self.threshold)),
-            "kappa": self.kappa, "auto": self.auto, "n_samples": self.n_samples,
+            "kappa": self.kappa if np.isfinite(self.kappa) else None, "rule": self.rule,
+            "auto": self.auto, "n_samples": self.n_samples,
             "n_branches": int(self.branches().max() + 1),
             "facets": {
                 "pairs": self.pairs.tolist(), "counts": self.counts.tolist(),
@@ -274,8 +294,9 @@ class SingularSet:
         }
 
     def __repr__(self) -> str:
-        return (f"SingularSet(pairs={len(self.pairs)}, singular={int(self.singular.sum())}, "
-                f"threshold={np.degrees(self.threshold):.2f}°, kappa={self.kappa:.3g})")
+        rule = (f"branches={int(self.partition.max()) + 1}" if self.partition is not None
+                else f"threshold={np.degrees(self.threshold):.2f}°, kappa={self.kappa:.3g}")
+        return f"SingularSet(pairs={len(self.pairs)}, singular={int(self.singular.sum())}, {rule})"
 
 
 def target_spacing(y: np.ndarray, k: int) -> np.ndarray:
@@ -304,15 +325,15 @@ def singular_set(model: Any, threshold: float | str = "auto", n_samples: int | N
 
     Args:
         model: a fitted `SemiDiscreteOT`.
-        threshold: "auto", "topology" (see the module docstring) or θ* in radians, 0 < θ* ≤ π,
-            compared with the scale-aware angle θ̂_ij = 2 arctan(ρ_ij/2).
+        threshold: "auto", "topology", "spectral" (see the module docstring) or θ* in radians,
+            0 < θ* ≤ π, compared with the scale-aware angle θ̂_ij = 2 arctan(ρ_ij/2).
         n_samples: source samples for adjacency and facet estimates (default ~200 per cell).
         seed: seed of those samples.
     """
     auto = isinstance(threshold, str)
     if auto and threshold not in THRESHOLD_RULES:
         raise BrenierError(
-            f"threshold: expected 'auto', 'topology' or an angle in radians, got {threshold!r}")
+            f"threshold: expected 'auto', 'topology', 'spectral' or an angle in radians, got {threshold!r}")
     if not auto:
         threshold = check_positive_float(threshold, "threshold")
         if threshold > np.pi:
@@ -324,7 +345,13 @@ def singular_set(model: Any, threshold: float | str = "auto", n_samples: int | N
     spacing = target_spacing(y, k)
     ratios = spacing_ratios(y, spacing, i, j)
     theta_hat = scaled_angle(ratios)
-    if threshold == "topology":
+    partition = None
+    if threshold == "spectral" or (threshold == "auto" and y.shape[1] > MAX_GAP_TEST_DIM):
+        from .branches import spectral_branches
+
+        partition = spectral_branches(y, seed=0)
+        theta = float(np.pi)
+    elif threshold == "topology":
         from ..manifold import topology
 
         branches = topology(y, max_dim=0, orientability=False).betti[0]
@@ -335,5 +362,6 @@ def singular_set(model: Any, threshold: float | str = "auto", n_samples: int | N
         pairs=stats.pairs, counts=stats.counts, facet_measure=stats.facet_measure,
         facet_centers=stats.facet_centers, distances=np.linalg.norm(y[i] - y[j], axis=1),
         angles=dihedral_angles(y[i], y[j]), ratios=ratios, scaled_angles=theta_hat,
-        singular=theta_hat > theta, threshold=theta, auto=auto, spacing=spacing,
-        masses=stats.masses, centroids=stats.centroids, n_samples=stats.n_samples, targets=y)
+        singular=theta_hat > theta if partition is None else partition[i] != partition[j],
+        threshold=theta, auto=auto, spacing=spacing, masses=stats.masses, centroids=stats.centroids,
+        n_samples=stats.n_samples, targets=y, partition=partition)
