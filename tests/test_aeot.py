@@ -80,6 +80,20 @@ def test_value_range_and_channel_axis_follow_the_input(small_digits):
     assert m.encode(raw[:5].reshape(5, 64)).shape == (5, 2)  # flattened images are accepted
 
 
+def test_repeated_images_become_one_weighted_target(small_digits):
+    """A data set with repeated images (equal codes) is fitted: each distinct code is one OT
+    target carrying its share of the images."""
+    images = np.concatenate([small_digits.images, small_digits.images[:50]])
+    m = AEOT(2, seed=0, **FAST).fit(images)
+    assert m.codes_.shape == (450, 2) and len(m.target_index_) == 400
+    np.testing.assert_array_equal(m.target_index_, np.arange(400))
+    weights = m.ot_.weights_
+    np.testing.assert_allclose(weights[:50], 2 / 450)
+    np.testing.assert_allclose(weights[50:], 1 / 450)
+    assert m.fit_info_["n_targets"] == 400
+    assert m.sample(20, seed=0).shape == (20, 1, 8, 8)
+
+
 def test_singular_set_and_codes(model):
     sing = model.singular_set()
     assert sing.pairs.shape[1] == 2 and len(sing.pairs) > 0

@@ -56,7 +56,9 @@ class AEOT:
         checkpoint: a directory for resumable training: the trained autoencoder and the OT
             checkpoint are kept there; a new fit with the same data and settings resumes.
 
-    Attributes (after `fit`): autoencoder_, ot_, codes_ (n, d) training codes z, latent_mean_ m,
+    Attributes (after `fit`): autoencoder_, ot_, codes_ (n, d) training codes z, target_index_ (the
+    training codes used as OT targets: all distinct ones, a repeated code once with its share as
+    its weight, or a `max_targets` subset), latent_mean_ m,
     latent_scale_ s, image_shape_ (C, H, W), value_range_, data_name_, labels_ (or None),
     fit_info_ (timings, reconstruction error, OT convergence).
     """
@@ -145,7 +147,7 @@ class AEOT:
         if not spread > 0:
             raise BrenierError("images: every image has the same code; nothing to transport")
         self.latent_scale_ = spread / np.sqrt(d / 12.0)  # RMS radius of the cube [−½, ½]^d
-        self.target_index_ = self._choose_targets(len(self.codes_))
+        self.target_index_, weights = self._distinct_targets(self._choose_targets(len(self.codes_)))
         targets = self._normalise(self.codes_[self.target_index_])
         t1 = time.perf_counter()
         ot_ckpt = None if ckpt is None else ckpt / "ot.checkpoint.safetensors"
@@ -156,7 +158,7 @@ class AEOT:
             seed=self.seed,
             device=self.device,
             checkpoint=ot_ckpt,
-        ).fit(targets, callback=ot_callback)
+        ).fit(targets, weights, callback=ot_callback)
         self.fit_info_ = {
             "n_images": int(len(x)),
             "latent_dim": int(d),
@@ -175,6 +177,15 @@ class AEOT:
         if m is None or m >= n:
             return np.arange(n)
         return np.sort(np.random.default_rng(self.seed).choice(n, m, replace=False))
+
+    def _distinct_targets(self, index: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """(target_index, ν): one target per distinct code among codes_[index] (repeated images
+        have equal codes), weighted by how often it occurs; ν = None when all are distinct."""
+        _, first, counts = np.unique(self.codes_[index], axis=0, return_index=True, return_counts=True)
+        if len(first) == len(index):
+            return index, None
+        order = np.argsort(first)
+        return index[first[order]], counts[order] / counts.sum()
 
     def _checkpoint_dir(self, x: np.ndarray) -> Path | None:
         if self.checkpoint is None:
