@@ -190,8 +190,7 @@ class PiecewiseLinearExtension:
         rows = rows[off_support(lam[rows], rows)]
         if len(rows) == 0:
             return lam
-        k = np.maximum(active[rows].sum(axis=1, keepdims=True), 1)
-        u = np.where(active[rows], 1.0 / k, 0.0)
+        u = _barycentre(active[rows])[1]
         step = lam[rows] - u
         lo, hi = np.zeros(len(rows)), np.ones(len(rows))
         for _ in range(SUPPORT_BISECTIONS):
@@ -285,13 +284,19 @@ class PiecewiseLinearExtension:
         return sel, lam, active
 
 
+def _barycentre(active: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(k (M, 1), u (M, K)): the number of active vertices (at least 1) and the weights
+    u_v = 1/k (0 for inactive v) of each simplex's barycentre."""
+    k = np.maximum(active.sum(axis=1, keepdims=True), 1)
+    return k, np.where(active, 1.0 / k, 0.0)
+
+
 def _limit_extrapolation(lam: np.ndarray, active: np.ndarray, limit: float) -> np.ndarray:
     """Pull λ towards the simplex's barycentre u (u_v = 1/#active) until min λ ≥ −limit.
 
     λ' = u + s (λ − u) with the largest s ≤ 1 allowed: continuous in λ, never a single vertex.
     """
-    k = np.maximum(active.sum(axis=1, keepdims=True), 1)
-    u = np.where(active, 1.0 / k, 0.0)
+    k, u = _barycentre(active)
     low = np.where(active, lam, np.inf).min(axis=1, keepdims=True)
     over = low < -limit  # then 1/k − low > 1/k + limit > 0
     s = np.where(over, (1.0 / k + limit) / np.where(over, 1.0 / k - low, 1.0), 1.0)

@@ -246,7 +246,7 @@ class SingularSet:
     def kappa(self) -> float:
         """The threshold as a spacing ratio: singular ⟺ ρ_ij > κ = 2 tan(θ*/2) (inf under the
         branch rule)."""
-        if self.partition is not None or self.threshold >= np.pi:
+        if self.threshold >= np.pi:  # π under the branch rule
             return float("inf")
         return float(2.0 * np.tan(self.threshold / 2.0))
 
