@@ -20,7 +20,7 @@ import torch
 
 from brenier import AEOT
 from brenier.datasets import digits
-from brenier.evaluate import evaluate_model
+from brenier.evaluation.evaluate import evaluate_model
 
 FIELDS = (
     ("frechet", "Fréchet", 2),

@@ -1,7 +1,7 @@
 """Exact semi-discrete OT in 2-D and 3-D: N Diracs uniform in the unit square / cube, uniform
 source, time until the max relative cell-mass error is ≤ 1e-6.
 
-brenier (`brenier.ot.exact.solve_exact`) beside the peers measured in the same run:
+brenier (`brenier.ot.solvers.exact.solve_exact`) beside the peers measured in the same run:
   * sdot 2026.10.22.1 (PyPI; imports only on Python 3.12: run in its own venv under /tmp),
   * pysdot 0.2.16 (needs numpy < 2 and scipy < 1.14: its own Python 3.11 venv),
   * geogram 0.0.7 (power diagrams only, no OT solver: the time of one restricted diagram is
@@ -32,8 +32,9 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 
 from brenier.measures import UniformCube  # noqa: E402
-from brenier.ot.exact import exact_cell_masses, solve_exact, source_domain  # noqa: E402
+from brenier.ot.cells.exact import exact_cell_masses, source_domain  # noqa: E402
 from brenier.ot.power import power_diagram  # noqa: E402
+from brenier.ot.solvers.exact import solve_exact  # noqa: E402
 
 TOL = 1e-6
 VENV_ROOT = Path(tempfile.gettempdir()) / "brenier-bench-peers"
@@ -157,7 +158,7 @@ def run_ours(y: np.ndarray, reps: int) -> dict:
         t = time.perf_counter()
         out = solve_exact(src, y, tol=TOL)
         times.append(time.perf_counter() - t)
-    h, steps, converged, hist = out
+    h, steps, converged = out.heights, out.n_iter, out.converged
     m = exact_cell_masses(src, y, h)
     dom = source_domain(src)
     t = time.perf_counter()

@@ -16,7 +16,7 @@ exact power-diagram solver fits 10,000 cells in 3–7 s; with all 100,000 points
 took 179 s and stopped unconverged after 42 Newton steps, and ring-8 (σ = 0.01, near-duplicate
 points) failed to find starting heights. Three generators share the potential: the
 singular-aware piecewise-linear extension, the naive one and the plain map T, each fed the default
-source points (scrambled Sobol points of the square, `qmc="auto"`, see `brenier.ot.extend`); the
+source points (scrambled Sobol points of the square, `qmc="auto"`, see `brenier.ot.extension`); the
 extra row "singular-aware, i.i.d. source" feeds the same map i.i.d. points (qmc=False). The cell
 kernel is forced to faiss: the 2-D k-d tree kernel answered top-2 queries ~15× slower on these
 heights.
@@ -37,9 +37,10 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from brenier import datasets  # noqa: E402
+from brenier.generators.ot import OTGenerator  # noqa: E402
 from brenier.metrics import memorisation, mixture_hq, mode_metrics, sliced_wasserstein  # noqa: E402
 from brenier.models import DDPM, GAN, WGANGP  # noqa: E402
-from brenier.ot.extend import OTGenerator, PiecewiseLinearExtension, cached_singular_set  # noqa: E402
+from brenier.ot.extension import PiecewiseLinearExtension, cached_singular_set  # noqa: E402
 
 PUBLISHED = {  # PacGAN (Lin et al. 2018) Table 1: modes / %HQ / reverse KL, mean ± s.e.
     "GAN (PacGAN paper)": {"ring8": "6.3±0.5 / 98.2±0.2 / 0.45±0.09",
@@ -98,12 +99,12 @@ def trial(name: str, t: int, cfg: argparse.Namespace) -> dict[str, dict]:
     if not cfg.skip_gan:
         start = time.perf_counter()
         gan = WGANGP(steps=cfg.gan_steps, seed=t).fit(mix.points)
-        x = gan.generate(cfg.n_eval, seed=t)
+        x = gan.sample(cfg.n_eval, seed=t)
         out["WGAN-GP"] = evaluate(x, mix, held, mix.points, time.perf_counter() - start)
         log(f"  {name} trial {t}: WGAN-GP {out['WGAN-GP']['seconds']:.1f}s")
         start = time.perf_counter()
         gan = GAN(steps=cfg.ns_steps, seed=t).fit(mix.points)
-        x = gan.generate(cfg.n_eval, seed=t)
+        x = gan.sample(cfg.n_eval, seed=t)
         out["GAN (non-saturating)"] = evaluate(x, mix, held, mix.points, time.perf_counter() - start)
         log(f"  {name} trial {t}: GAN {out['GAN (non-saturating)']['seconds']:.1f}s")
 
@@ -114,7 +115,7 @@ def trial(name: str, t: int, cfg: argparse.Namespace) -> dict[str, dict]:
     fit_s = time.perf_counter() - start
     for sampler, label in (("ddim", "DDPM (DDIM-100)"), ("ddpm", "DDPM (ancestral-1000)")):
         start = time.perf_counter()
-        x = ddpm.generate(cfg.n_eval, seed=t, sampler=sampler)
+        x = ddpm.sample(cfg.n_eval, seed=t, sampler=sampler)
         out[label] = evaluate(x, mix, held, mix.points, fit_s + time.perf_counter() - start)
     log(f"  {name} trial {t}: DDPM {fit_s:.1f}s")
     return out

@@ -19,7 +19,7 @@ def test_ddpm_learns_a_gaussian_with_both_samplers():
     model = DDPM(steps=600, width=64, depth=2, timesteps=200, ddim_steps=20, seed=0).fit(x)
     assert len(model.history_) == 600 and np.mean(model.history_[-50:]) < np.mean(model.history_[:50])
     for sampler in ("ddim", "ddpm"):
-        g = model.generate(2000, seed=1, sampler=sampler)
+        g = model.sample(2000, seed=1, sampler=sampler)
         assert g.shape == (2000, 2)
         np.testing.assert_allclose(g.mean(0), [3.0, -2.0], atol=0.15)
         np.testing.assert_allclose(g.std(0), [0.5, 0.2], rtol=0.35)
@@ -28,9 +28,9 @@ def test_ddpm_learns_a_gaussian_with_both_samplers():
 def test_wgan_gp_gets_closer_to_the_data():
     x = gaussian()
     kw = {"n_critic": 3, "width": 64, "depth": 2, "lr": 1e-3, "seed": 0}
-    untrained = WGANGP(steps=1, **kw).fit(x).generate(2000, seed=1)
+    untrained = WGANGP(steps=1, **kw).fit(x).sample(2000, seed=1)
     model = WGANGP(steps=400, **kw).fit(x)
-    g = model.generate(2000, seed=1)
+    g = model.sample(2000, seed=1)
     assert g.shape == (2000, 2) and len(model.history_) == 400
     assert sliced_wasserstein(g, x) < 0.75 * sliced_wasserstein(untrained, x)
 
@@ -44,15 +44,15 @@ def two_modes(n=4000, seed=0, sigma=0.05):
 def test_gan_learns_two_sharp_modes():
     x, centers, sigma = two_modes()
     kw = {"width": 64, "disc_width": 64, "seed": 0}
-    untrained = mode_metrics(GAN(steps=1, **kw).fit(x).generate(2000, seed=1), centers, sigma)
+    untrained = mode_metrics(GAN(steps=1, **kw).fit(x).sample(2000, seed=1), centers, sigma)
     model = GAN(steps=3000, **kw).fit(x)
-    g = model.generate(2000, seed=1)
+    g = model.sample(2000, seed=1)
     m = mode_metrics(g, centers, sigma)
     assert g.shape == (2000, 2) and len(model.history_) == 3000
     assert untrained["hq"] < 5
     assert m["modes"] == 2 and m["hq"] > 60 and m["reverse_kl"] < 0.1, m
     # batch norm samples with its running statistics, so even a single sample is well defined
-    assert model.generate(1, seed=2).shape == (1, 2)
+    assert model.sample(1, seed=2).shape == (1, 2)
 
 
 def test_gan_lr_is_constant_then_decays_linearly_to_zero():
@@ -74,10 +74,10 @@ def test_gan_lr_decay_and_minimax_loss_change_training():
     kw = {"steps": 30, "width": 16, "depth": 1, "disc_width": 16, "disc_depth": 1, "seed": 0}
     a = GAN(lr_decay=0.5, **kw).fit(x)
     b = GAN(lr_decay=0.0, **kw).fit(x)
-    assert not np.allclose(a.generate(20, seed=1), b.generate(20, seed=1))
+    assert not np.allclose(a.sample(20, seed=1), b.sample(20, seed=1))
     c = GAN(loss="minimax", **kw).fit(x)
     assert len(c.history_) == 30 and np.isfinite(c.history_).all()
-    assert not np.allclose(c.generate(20, seed=1), GAN(**kw).fit(x).generate(20, seed=1))
+    assert not np.allclose(c.sample(20, seed=1), GAN(**kw).fit(x).sample(20, seed=1))
 
 
 def test_gan_arguments_are_checked():
@@ -95,17 +95,17 @@ def test_spread_only_rescales_internally():
     model = GAN(steps=1, width=8, depth=1, disc_width=8, disc_depth=1, spread=4.0).fit(x)
     rms = np.sqrt(np.mean(np.sum((x - x.mean(0)) ** 2, axis=1)) / 2)
     assert model.scale_ == pytest.approx(rms / 4.0)
-    assert model.generate(10).shape == (10, 2)
+    assert model.sample(10).shape == (10, 2)
 
 
 @pytest.mark.parametrize("cls", [GAN, WGANGP, DDPM])
 def test_seeded_and_reproducible(cls):
     x = gaussian(500)
     kw = {"steps": 20, "width": 16, "depth": 1}
-    a = cls(seed=3, **kw).fit(x).generate(50, seed=4)
-    b = cls(seed=3, **kw).fit(x).generate(50, seed=4)
+    a = cls(seed=3, **kw).fit(x).sample(50, seed=4)
+    b = cls(seed=3, **kw).fit(x).sample(50, seed=4)
     np.testing.assert_array_equal(a, b)
-    c = cls(seed=3, **kw).fit(x).generate(50, seed=5)
+    c = cls(seed=3, **kw).fit(x).sample(50, seed=5)
     assert not np.allclose(a, c)
     state = torch.random.get_rng_state()
     cls(seed=9, **kw).fit(x)
@@ -115,7 +115,7 @@ def test_seeded_and_reproducible(cls):
 @pytest.mark.parametrize("cls", [GAN, WGANGP, DDPM])
 def test_user_errors(cls):
     with pytest.raises(BrenierError, match="not fitted"):
-        cls().generate(5)
+        cls().sample(5)
     with pytest.raises(BrenierError, match="data"):
         cls(steps=1).fit(np.ones((10, 2)))
     with pytest.raises(BrenierError, match="steps"):
@@ -127,6 +127,6 @@ def test_user_errors(cls):
 def test_ddpm_sampler_choice_is_checked():
     model = DDPM(steps=2, width=8, depth=1, timesteps=10).fit(gaussian(50))
     with pytest.raises(BrenierError, match="sampler"):
-        model.generate(5, sampler="euler")
+        model.sample(5, sampler="euler")
     with pytest.raises(BrenierError, match="beta_end"):
         DDPM(steps=1, beta_end=2.0).fit(gaussian(50))

@@ -1,9 +1,9 @@
-"""Branches of a sampled support from the spectrum of its neighbour graph (brenier.ot.branches)."""
+"""Branches of a sampled support from the spectrum of its neighbour graph (brenier.ot.singular.branches)."""
 
 import numpy as np
 import pytest
 
-from brenier.ot.branches import MAX_BRANCHES, spectral_branches
+from brenier.ot.singular.branches import MAX_BRANCHES, spectral_branches
 from brenier.validation import BrenierError
 
 

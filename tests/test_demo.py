@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from brenier.demo import run_demo
+from brenier.report.demo import run_demo
 
 
 def _no_nan(text):

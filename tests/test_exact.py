@@ -4,16 +4,11 @@ import numpy as np
 import pytest
 
 from brenier import SemiDiscreteOT
-from brenier.measures import Gaussian, UniformBall, UniformCube
-from brenier.ot.exact import (
-    exact_cell_masses,
-    exact_centroids,
-    exact_mass_error,
-    exact_singular_edges,
-    solve_exact,
-    source_domain,
-)
-from brenier.ot.grid_density import GridDensity, UniformPolytope
+from brenier.measures import Gaussian, GridDensity, UniformBall, UniformCube, UniformPolytope
+from brenier.ot.cells.exact import exact_cell_masses, exact_centroids, exact_mass_error, source_domain
+from brenier.ot.cells.statistics import exact_statistics
+from brenier.ot.power import PowerOptions
+from brenier.ot.solvers.exact import ExactOptions, solve_exact
 from brenier.validation import BrenierError
 
 
@@ -29,35 +24,32 @@ def test_uniform_cube_converges_to_machine_precision(d, n):
     rng = np.random.default_rng(0)
     y = rng.random((n, d))
     src = UniformCube(d, 0, 1)
-    h, n_iter, converged, hist = solve_exact(src, y, tol=1e-9)
+    res = solve_exact(src, y, tol=1e-9)
+    h, n_iter, converged, hist = res.heights, res.n_iter, res.converged, res.history
     assert converged and n_iter <= 15
     check_solution(src, y, np.full(n, 1 / n), h)
-    assert hist[-1]["max_rel"] <= 1e-9 and all(r["min_mass"] > 0 for r in hist)
+    assert hist[-1]["max_rel"] <= 1e-9 and all(r["detail"]["min_mass"] > 0 for r in hist)
     assert abs(h.mean()) < 1e-12
 
 
 @pytest.mark.parametrize("d,n", [(2, 3000), (3, 3000)])
-def test_linear_solvers_and_flips_give_the_same_heights(monkeypatch, d, n):
+def test_linear_solvers_and_flips_give_the_same_heights(d, n):
     """AMG-preconditioned CG (2-D) or Jacobi CG (3-D, above DIRECT_LIMIT_3D) with flipped
     triangulations reach the heights the sparse LU with fresh qhull hulls reaches."""
-    from brenier.ot import exact, power
-
     rng = np.random.default_rng(5)
     y = rng.random((n, d))
     w = rng.random(n) + 0.5
     w /= w.sum()
     src = UniformCube(d, 0, 1)
-    monkeypatch.setattr(exact, "AMG_MIN", 1000)
-    monkeypatch.setattr(exact, "DIRECT_LIMIT_3D", 1000)
-    h1, _, ok1, hist = solve_exact(src, y, w, tol=1e-9)
-    assert ok1 and any(r["triangulation"] == "flipped" for r in hist)
+    many_cells = ExactOptions(amg_min=1000, direct_limit_3d=1000)  # AMG-CG in 2-D, Jacobi CG in 3-D
+    res = solve_exact(src, y, w, tol=1e-9, options=many_cells)
+    h1, ok1, hist = res.heights, res.converged, res.history
+    assert ok1 and any(r["detail"]["triangulation"] == "flipped" for r in hist)
     check_solution(src, y, w, h1)
-    monkeypatch.setattr(exact, "AMG_MIN", 10**9)
-    monkeypatch.setattr(exact, "DIRECT_LIMIT_3D", 10**9)
-    monkeypatch.setattr(exact, "FLIPS_ONLY", 2.0)  # no flips-only trials
-    monkeypatch.setattr(power, "_flip3_kernel", lambda: None)
-    monkeypatch.setattr(power, "_flip_kernel", lambda: None)
-    h2, _, ok2, _ = solve_exact(src, y, w, tol=1e-9)
+    direct = ExactOptions(amg_min=10**9, direct_limit_3d=10**9, flips_only=2.0,
+                          power=PowerOptions(flips=False))  # LU, no flips-only trials
+    res = solve_exact(src, y, w, tol=1e-9, options=direct)
+    h2, ok2 = res.heights, res.converged
     assert ok2
     assert np.abs(h1 - h2).max() < 1e-9 * np.ptp(h1) + 1e-12
 
@@ -72,7 +64,8 @@ def test_one_dimensional_product_reference():
     y = np.array([[a, b] for a in ya for b in yb])
     w = np.outer(wa, wb).ravel()
     src = UniformCube(2)  # [−½, ½]²
-    h, _, converged, _ = solve_exact(src, y, w, tol=1e-10)
+    res = solve_exact(src, y, w, tol=1e-10)
+    h, converged = res.heights, res.converged
     assert converged
     check_solution(src, y, w, h, tol=1e-10)
     # the 1-D reference heights: φ_{i+1} = φ_i − c_i (a_{i+1} − a_i) at the quantile cuts c_i
@@ -87,7 +80,8 @@ def test_three_dimensional_product_reference():
     axes = [np.array([0.1, 0.5, 0.7]), np.array([0.2, 0.9]), np.array([0.3, 0.4, 0.8])]
     y = np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, 3)
     src = UniformCube(3, 0, 1)
-    h, _, converged, _ = solve_exact(src, y, tol=1e-10)
+    res = solve_exact(src, y, tol=1e-10)
+    h, converged = res.heights, res.converged
     assert converged
     check_solution(src, y, np.full(len(y), 1 / len(y)), h, tol=1e-10)
     c = exact_centroids(src, y, h)  # cells are boxes [k/3, (k+1)/3] × [j/2, …] × …
@@ -116,7 +110,8 @@ def test_grid_targets_with_product_weights_converge(d, k):
         cen.append(np.cumsum(wk) - wk / 2)  # the 1-D cells are the quantile intervals
     w, ref = w.ravel(), ref.ravel()
     src = UniformCube(d, 0, 1)
-    h, n_iter, converged, hist = solve_exact(src, y, w, tol=1e-9)
+    res = solve_exact(src, y, w, tol=1e-9)
+    h, n_iter, converged, hist = res.heights, res.n_iter, res.converged, res.history
     assert converged and n_iter <= 10, hist[-3:]
     check_solution(src, y, w, h)
     assert np.allclose(h - h.mean(), ref - ref.mean(), atol=1e-10)
@@ -142,10 +137,11 @@ def test_hard_configurations_converge(case):
         y = np.c_[np.linspace(0, 1, 40), np.full(40, 0.5)]
     n = len(y)
     w = np.full(n, 1 / n) if w is None else w / w.sum()
-    h, n_iter, converged, hist = solve_exact(src, y, w, tol=1e-9)
+    res = solve_exact(src, y, w, tol=1e-9)
+    h, converged, hist = res.heights, res.converged, res.history
     assert converged, hist[-3:]
     check_solution(src, y, w, h)
-    assert all(r["min_mass"] > 0 for r in hist)  # no cell ever emptied
+    assert all(r["detail"]["min_mass"] > 0 for r in hist)  # no cell ever emptied
 
 
 def test_polygon_ball_and_zero_weights():
@@ -154,13 +150,15 @@ def test_polygon_ball_and_zero_weights():
     y = rng.standard_normal((80, 2))
     w = rng.random(80)
     w[:5] = 0  # these targets get empty cells
-    h, _, converged, _ = solve_exact(src, y, w, tol=1e-9)
+    res = solve_exact(src, y, w, tol=1e-9)
+    h, converged = res.heights, res.converged
     assert converged
     m = exact_cell_masses(src, y, h)
     assert np.all(m[:5] == 0)
     assert exact_mass_error(src, y, h, w)["max_rel"] <= 1e-9
     disc = UniformBall(2, radius=1.0)
-    h, _, converged, _ = solve_exact(disc, y[5:], tol=1e-9)
+    res = solve_exact(disc, y[5:], tol=1e-9)
+    h, converged = res.heights, res.converged
     assert converged
 
 
@@ -168,9 +166,10 @@ def test_warm_start_and_callback():
     rng = np.random.default_rng(5)
     y = rng.random((200, 2))
     src = UniformCube(2, 0, 1)
-    h, _, _, _ = solve_exact(src, y, tol=1e-6)
+    h = solve_exact(src, y, tol=1e-6).heights
     seen = []
-    h2, n_iter, converged, _ = solve_exact(src, y, h0=h, tol=1e-11, callback=seen.append)
+    res = solve_exact(src, y, h0=h, tol=1e-11, callback=seen.append)
+    n_iter, converged = res.n_iter, res.converged
     assert converged and n_iter <= 2 and len(seen) == n_iter
 
 
@@ -181,10 +180,11 @@ def test_pixel_density_with_empty_region():
     src = GridDensity(img)
     rng = np.random.default_rng(6)
     y = rng.random((60, 2))
-    h, _, converged, hist = solve_exact(src, y, tol=1e-9)
+    res = solve_exact(src, y, tol=1e-9)
+    h, converged, hist = res.heights, res.converged, res.history
     assert converged
     check_solution(src, y, np.full(60, 1 / 60), h)
-    assert hist[0]["smoothing"] > 0 and hist[-1]["smoothing"] == 0
+    assert hist[0]["detail"]["smoothing"] > 0 and hist[-1]["detail"]["smoothing"] == 0
 
 
 def test_voxel_density_with_empty_slab():
@@ -193,7 +193,8 @@ def test_voxel_density_with_empty_slab():
     vox[:, 2:4, :] = 0  # the support has two components
     src = GridDensity(vox, extent=(0, 1, 0, 2, 0, 1))
     y = rng.random((50, 3)) * [1, 2, 1]
-    h, _, converged, hist = solve_exact(src, y, tol=1e-9)
+    res = solve_exact(src, y, tol=1e-9)
+    h, converged = res.heights, res.converged
     assert converged
     check_solution(src, y, np.full(50, 1 / 50), h)
     c = exact_centroids(src, y, h)
@@ -215,32 +216,12 @@ def test_agrees_with_monte_carlo_engine():
     nu = np.full(200, 1 / 200)
     chi2 = float(np.sum((exact - nu) ** 2 / nu))
     assert chi2 <= 4 * model.tol  # the engine's answer is as good as it claims (± its noise)
-    h, _, converged, _ = solve_exact(src, y, tol=1e-9)
+    res = solve_exact(src, y, tol=1e-9)
+    h, converged = res.heights, res.converged
     assert converged
     # heights agree to within what the engine's mass error allows: δh ≈ L⁺ δm
     dh = (h - h.mean()) - (model.heights_ - model.heights_.mean())
     assert np.sqrt(np.mean(dh**2)) < 0.05 * np.std(h)
-
-
-def test_singular_edges_separate_the_clusters():
-    disc = UniformBall(2, radius=1.0)
-    a = UniformBall(2, radius=0.3).sample(60, seed=1) + [-1.0, 0.0]  # two compact clusters
-    b = UniformBall(2, radius=0.3).sample(60, seed=2) + [1.0, 0.3]
-    y = np.r_[a, b]
-    h, _, converged, _ = solve_exact(disc, y, tol=1e-8)
-    assert converged
-    sing = exact_singular_edges(disc, y, h)
-    assert len(sing["pairs"]) > 0
-    side = np.r_[np.zeros(60), np.ones(60)]
-    assert np.all(side[sing["pairs"][:, 0]] != side[sing["pairs"][:, 1]])
-    # the singular curve crosses the disc: total length ≈ a chord
-    length = np.linalg.norm(sing["segments"][:, 1] - sing["segments"][:, 0], axis=1).sum()
-    assert 1.5 < length < 2.2
-    g = (np.arange(8) + 0.5) / 8  # one convex cluster: no singular set
-    y = np.stack(np.meshgrid(g, g), -1).reshape(-1, 2)
-    src = UniformCube(2, 0, 1)
-    h, _, _, _ = solve_exact(src, y, tol=1e-8)
-    assert len(exact_singular_edges(src, y, h)["pairs"]) == 0
 
 
 def test_bad_inputs_name_the_argument():
@@ -263,8 +244,8 @@ def test_bad_inputs_name_the_argument():
         GridDensity(np.zeros((4, 4)))
     with pytest.raises(BrenierError, match="extent"):
         GridDensity(np.ones((4, 4)), extent=(0, 1, 1, 0))
-    with pytest.raises(BrenierError, match="singular edges"):
-        exact_singular_edges(UniformCube(3), rng.random((5, 3)), np.zeros(5))
+    with pytest.raises(BrenierError, match="targets"):
+        exact_statistics(UniformCube(3), rng.random((5, 2)), np.zeros(5))
 
 
 def test_grid_density_sampling_and_saving(tmp_path):

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from brenier import Gaussian, SemiDiscreteOT, UniformBall, UniformCube, datasets
-from brenier.metrics import nearest_distances
-from brenier.ot.extend import OTGenerator, PiecewiseLinearExtension, generate, source_sample
+from brenier.analysis.neighbours import nearest_distances
+from brenier.generators.ot import OTGenerator
+from brenier.ot.extension import PiecewiseLinearExtension, generate, source_sample
 from brenier.ot.singular import scaled_angle, singular_set
 from brenier.validation import BrenierError
 
@@ -156,6 +157,17 @@ def test_ot_generator_summarises_large_data():
     assert x.shape == (1000, 2) and np.abs(radius - 1).max() < 0.1
     with pytest.raises(BrenierError, match="not fitted"):
         OTGenerator().generate(5)
+
+
+def test_ot_generator_has_the_common_interface():
+    from brenier.generators.base import Generator
+
+    x = datasets.ring8(500, seed=0).points
+    gen = OTGenerator(n_targets=50, seed=0)
+    assert isinstance(gen, Generator) and gen.fit(x) is gen
+    assert OTGenerator.generate is OTGenerator.sample
+    np.testing.assert_array_equal(gen.sample(20, seed=1), gen.generate(20, seed=1))
+    assert gen.sample(5).shape == (5, 2)
 
 
 def test_method_on_the_class(clusters):

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from brenier.classifier import Classifier, cache_key, load_or_train_classifier
 from brenier.datasets import ImageData, digits
+from brenier.evaluation.classifier import Classifier, cache_key, load_or_train_classifier
 from brenier.metrics import (
     class_histogram,
     class_kl,

@@ -28,7 +28,7 @@ def test_images_with_empty_regions(a, b):
     assert np.abs(r.frames[0] - a_n).sum() < 0.6
     assert r.frames[0][a == 0].sum() < 0.25
     # cells have the target masses: each target receives ν_i of A's mass
-    from brenier.ot.exact import exact_cell_masses
+    from brenier.ot.cells.exact import exact_cell_masses
 
     m = exact_cell_masses(r.source, r.targets, r.heights)
     assert np.max(np.abs(m - r.weights) / r.weights) <= 1e-9

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from brenier.measures import UniformCube
-from brenier.ot.power import Domain, Polytope, power_diagram, regular_triangulation
+from brenier.ot.power import Domain, Polytope, PowerOptions, power_diagram, regular_triangulation
 
 BOX2 = Domain(Polytope.box([0, 0], [1, 1]))
 BOX3 = Domain(Polytope.box([0, 0, 0], [1, 1, 1]))
@@ -151,20 +151,14 @@ def test_flips_only_declines_when_a_cell_must_empty():
         assert D.triangulation.how == "qhull" and D.masses.min() == 0
 
 
-def test_compiled_facets_match_the_vectorised_path(monkeypatch):
+def test_compiled_facets_match_the_vectorised_path():
     """3-D uniform cells: facets from the rings of tetrahedra (compiled) = clipped triangle fans."""
-    from brenier.ot import power
-
     rng = np.random.default_rng(11)
     y = rng.random((400, 3)) * 1.3 - 0.15
     h = -np.sum(y**2, axis=1) / 2 + 1e-3 * rng.standard_normal(len(y))
     for dom in (BOX3, Domain(Polytope.from_vertices(rng.random((15, 3))))):
         D1 = power_diagram(y, h, dom)
-        monkeypatch.setattr(power, "_ring_kernel", lambda: None)
-        monkeypatch.setattr(power, "_clip_kernel", lambda: None)
-        monkeypatch.setattr(power, "_vertex_kernel", lambda: None)
-        D2 = power_diagram(y, h, dom)
-        monkeypatch.undo()
+        D2 = power_diagram(y, h, dom, options=PowerOptions(compiled=False))
         assert np.allclose(D1.masses, D2.masses, atol=1e-15)
         assert np.allclose(D1.moments, D2.moments, atol=1e-15)
         o1, o2 = np.lexsort(D1.pairs.T[::-1]), np.lexsort(D2.pairs.T[::-1])
@@ -173,11 +167,9 @@ def test_compiled_facets_match_the_vectorised_path(monkeypatch):
 
 
 @pytest.mark.parametrize("grid", [False, True], ids=["random", "grid"])
-def test_compiled_2d_facets_match_the_vectorised_path(monkeypatch, grid):
+def test_compiled_2d_facets_match_the_vectorised_path(grid):
     """2-D uniform cells: facets, signs, clipping and Simpson sums in one compiled pass = the
     vectorised path (square and a polygon; sites outside D; a degenerate grid)."""
-    from brenier.ot import power
-
     rng = np.random.default_rng(12)
     if grid:
         y, _, h = _product_grid(2, 15, 3, BOX2)
@@ -187,9 +179,7 @@ def test_compiled_2d_facets_match_the_vectorised_path(monkeypatch, grid):
         h = -np.sum(y**2, axis=1) / 2 + 1e-3 * rng.standard_normal(len(y))
     for dom in (BOX2, Domain(Polytope.from_vertices(rng.random((9, 2))))):
         D1 = power_diagram(y, h, dom, segments=True)
-        monkeypatch.setattr(power, "FACETS_2D_COMPILED", False)
-        D2 = power_diagram(y, h, dom, segments=True)
-        monkeypatch.undo()
+        D2 = power_diagram(y, h, dom, segments=True, options=PowerOptions(compiled=False))
         assert np.allclose(D1.masses, D2.masses, atol=1e-15)
         assert np.allclose(D1.moments, D2.moments, atol=1e-15)
         assert np.array_equal(D1.pairs, D2.pairs)
@@ -262,20 +252,17 @@ def _same_cells(D1, D2, atol=1e-14):
 
 
 @pytest.mark.parametrize("d", [2, 3])
-def test_insertion_builds_the_triangulation_qhull_builds(monkeypatch, d):
+def test_insertion_builds_the_triangulation_qhull_builds(d):
     """A fresh triangulation by incremental insertion and flips has qhull's cells and facets
     (sites partly outside D; the optimal heights, far from the paraboloid, every cell in D)."""
-    from brenier.ot import power
-    from brenier.ot.exact import solve_exact
+    from brenier.ot.solvers.exact import solve_exact
 
     rng = np.random.default_rng(13)
     dom = BOX2 if d == 2 else BOX3
     y = rng.random((3000, d)) * 1.2 - 0.1
-    h = solve_exact(UniformCube(d, 0.0, 1.0), y, tol=1e-3)[0]
-    monkeypatch.setattr(power, "INSERT_MIN", 1)
-    D1 = power_diagram(y, h, dom)
-    monkeypatch.setattr(power, "INSERT_MIN", 10**9)
-    D2 = power_diagram(y, h, dom)
+    h = solve_exact(UniformCube(d, 0.0, 1.0), y, tol=1e-3).heights
+    D1 = power_diagram(y, h, dom, options=PowerOptions(insert_min=1))
+    D2 = power_diagram(y, h, dom, options=PowerOptions(insert_min=10**9))
     assert D1.triangulation.how == "inserted" and D2.triangulation.how == "qhull"
     assert D2.triangulation.complete
     _same_cells(D1, D2)
@@ -287,36 +274,31 @@ def test_insertion_builds_the_triangulation_qhull_builds(monkeypatch, d):
 
 
 @pytest.mark.parametrize("d", [2, 3])
-def test_insertion_declines_hidden_and_degenerate_sites(monkeypatch, d):
+def test_insertion_declines_hidden_and_degenerate_sites(d):
     """Hidden sites (empty cells) and co-circular grids are left to qhull, with the same cells."""
-    from brenier.ot import power
-
     rng = np.random.default_rng(14)
     dom = BOX2 if d == 2 else BOX3
-    monkeypatch.setattr(power, "INSERT_MIN", 1)
+    insert = PowerOptions(insert_min=1)
     y = rng.random((2000, d))
     h = -np.sum(y**2, axis=1) / 2 + 0.05 * rng.standard_normal(len(y))  # buries many sites
-    D = power_diagram(y, h, dom)
+    D = power_diagram(y, h, dom, options=insert)
     assert D.triangulation.how == "qhull" and not D.triangulation.complete
     assert (D.masses == 0).any()
     g, _, hg = _product_grid(d, 30 if d == 2 else 10, 3, dom)
-    D1 = power_diagram(g, hg, dom)
-    monkeypatch.setattr(power, "INSERT_MIN", 10**9)
-    _same_cells(D1, power_diagram(g, hg, dom), atol=1e-13)
+    D1 = power_diagram(g, hg, dom, options=insert)
+    _same_cells(D1, power_diagram(g, hg, dom, options=PowerOptions(insert_min=10**9)), atol=1e-13)
 
 
 @pytest.mark.parametrize("d,n", [(2, 5000), (3, 5000)])
-def test_newton_from_an_inserted_triangulation(monkeypatch, d, n):
+def test_newton_from_an_inserted_triangulation(d, n):
     """The exact solve gives the same heights whichever way its first triangulation is built."""
-    from brenier.ot import power
-    from brenier.ot.exact import solve_exact
+    from brenier.ot.solvers.exact import ExactOptions, solve_exact
 
     rng = np.random.default_rng(15)
     y = rng.random((n, d))
     src = UniformCube(d, 0.0, 1.0)
-    h1, _, ok1, hist1 = solve_exact(src, y, tol=1e-9)
-    monkeypatch.setattr(power, "INSERT_MIN", 10**9)
-    h2, _, ok2, hist2 = solve_exact(src, y, tol=1e-9)
-    assert ok1 and ok2
-    assert hist1[0]["triangulation"] != "qhull" or d == 0  # the run above used insertion
-    assert np.allclose(h1, h2, atol=1e-10)
+    r1 = solve_exact(src, y, tol=1e-9)
+    r2 = solve_exact(src, y, tol=1e-9, options=ExactOptions(power=PowerOptions(insert_min=10**9)))
+    assert r1.converged and r2.converged
+    assert r1.history[0]["detail"]["triangulation"] != "qhull" or d == 0  # the run above used insertion
+    assert np.allclose(r1.heights, r2.heights, atol=1e-10)

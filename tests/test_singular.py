@@ -4,12 +4,8 @@ import numpy as np
 import pytest
 
 from brenier import SemiDiscreteOT, UniformBall, datasets
-from brenier.ot.singular import (
-    cell_statistics,
-    dihedral_angles,
-    scaled_angle,
-    singular_set,
-)
+from brenier.ot.cells.statistics import cell_statistics
+from brenier.ot.singular import dihedral_angles, scaled_angle, singular_set
 from brenier.validation import BrenierError
 
 
@@ -55,7 +51,7 @@ def test_pairs_are_adjacent_cells_with_counted_samples(clusters):
 
 
 def test_facet_measures_and_centroids_match_the_exact_power_diagram():
-    from brenier.ot.exact import exact_diagram
+    from brenier.ot.cells.exact import exact_diagram
 
     y = datasets.disc(150, seed=1)
     model = SemiDiscreteOT(UniformBall(2), seed=0).fit(y)

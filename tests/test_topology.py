@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from brenier import BrenierError
+from brenier.analysis.topology import MAX_LANDMARKS, split_at_gap
 from brenier.manifold import plot_diagrams, topology
-from brenier.manifold.topology import MAX_LANDMARKS, split_at_gap
 
 
 def circle(n, rng, center=(0.0, 0.0), radius=1.0, noise=0.0):

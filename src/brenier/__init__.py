@@ -1,7 +1,7 @@
 """brenier: geometric optimal-transport generative modelling (Gu's view of generative models)."""
 
 from . import manifold, measures
-from .aeot import AEOT
+from .generators.aeot import AEOT
 from .measures import (
     DiscreteMeasure,
     Empirical,

@@ -16,8 +16,10 @@ from typing import Any
 import numpy as np
 
 from .io import atomic_path
-from .ot.exact import exact_centroids, solve_exact
-from .ot.grid_density import GridDensity, image_to_values, values_to_image
+from .measures import GridDensity, image_to_values, values_to_image
+from .ot.assign import Assigner
+from .ot.cells.exact import exact_centroids
+from .ot.solvers.exact import solve_exact
 from .validation import BrenierError, check_points, check_positive_int, check_weights, like
 
 
@@ -41,6 +43,7 @@ class ImageTransport:
     supersample: int = 2
     times: np.ndarray = field(default_factory=lambda: np.zeros(0))
     frames: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 0)))
+    _assigner: Assigner | None = field(default=None, init=False, repr=False, compare=False)
 
     def _inside(self, x: np.ndarray, name: str) -> None:
         lo, hi = self.source.low, self.source.high
@@ -58,15 +61,10 @@ class ImageTransport:
         return like(self._assign(xs), x)
 
     def _assign(self, xs: np.ndarray) -> np.ndarray:
-        if not hasattr(self, "_tree"):
-            from scipy.spatial import cKDTree
-
-            # power-nearest neighbour: |x − y_i|² + c_i² = |x|² + C − 2(⟨x, y_i⟩ + h_i)
-            w = np.sum(self.targets**2, axis=1) + 2 * self.heights
-            lift = np.sqrt(np.maximum(w.max() - w, 0.0))
-            self._tree = cKDTree(np.c_[self.targets, lift])
-        _, idx = self._tree.query(np.c_[xs, np.zeros(len(xs))], k=1)
-        return idx
+        if self._assigner is None:  # the lifted k-d tree of the power diagram (y, h)
+            self._assigner = Assigner(self.targets, backend="kdtree")
+            self._assigner.set_heights(self.heights)
+        return self._assigner.assign(xs)
 
     def transport(self, x: Any) -> Any:
         """T(x) = ∇u_h(x) = y_{i(x)}, shape (M, 2)."""
@@ -210,9 +208,9 @@ def transport_images(img_a: Any, img_b: Any = None, *, targets: Any = None,
             raise BrenierError(
                 f"targets: points outside the domain [{lo[0]:g}, {hi[0]:g}] × [{lo[1]:g}, {hi[1]:g}] "
                 f"of img_a (first at row {r}: {y[r].tolist()})")
-    h, n_iter, converged, history = solve_exact(src, y, nu, tol=tol, max_iter=max_iter,
-                                                callback=callback, verbose=verbose)
+    solved = solve_exact(src, y, nu, tol=tol, max_iter=max_iter, callback=callback, verbose=verbose)
     H, W = values_to_image(src.values).shape
-    result = ImageTransport(src, y, nu, h, n_iter, converged, history, (H, W), supersample)
+    result = ImageTransport(src, y, nu, solved.heights, solved.n_iter, solved.converged, solved.history,
+                            (H, W), supersample)
     result.render(frames)
     return result

@@ -186,3 +186,9 @@ def check_images(x: Any, name: str, shape: tuple[int, ...] | None = None, min_ro
         arr = np.clip(arr, 0.0, 1.0)
     return arr
 
+
+
+def check_fitted(estimator: Any, attribute: str, hint: str = "call fit(...) first") -> None:
+    """Raise a BrenierError naming the estimator when its fitted `attribute` is missing."""
+    if getattr(estimator, attribute, None) is None:
+        raise BrenierError(f"{type(estimator).__name__} is not fitted: {hint}")

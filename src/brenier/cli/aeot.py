@@ -46,10 +46,10 @@ def fit(
     checkpoint: Annotated[Path | None, typer.Option(help="directory for resumable training")] = None,
     seed: Annotated[int, typer.Option(help="random seed")] = 0,
     device: Annotated[str, typer.Option(help="cpu or cuda")] = "cpu",
-):
+) -> None:
     """Train the autoencoder, solve the latent OT problem, save MODEL_DIR."""
-    from ..aeot import AEOT
     from ..datasets.images import as_images
+    from ..generators.aeot import AEOT
 
     model = AEOT(
         _latent(latent_dim),
@@ -84,10 +84,10 @@ def sample(
     ),
     seed: Annotated[int | None, typer.Option(help="seed of the source samples")] = None,
     extension: Annotated[str, typer.Option(help="pl (singular-aware) | naive | none (plain map)")] = "pl",
-):
+) -> None:
     """Generate n new images."""
-    from ..aeot import AEOT
-    from ..report import save_grid
+    from ..generators.aeot import AEOT
+    from ..report.page import save_grid
 
     suffix = out.suffix.lower()
     if suffix not in (".png", ".npy"):
@@ -112,11 +112,11 @@ def evaluate(
     ] = False,
     budget: Annotated[float, typer.Option(help="scale of the baselines' training budget")] = 1.0,
     seed: Annotated[int, typer.Option(help="random seed")] = 0,
-):
+) -> None:
     """Score the model (and the baselines) against the training data; writes evaluation.json."""
-    from ..aeot import AEOT
-    from ..evaluate import evaluate_model, write_evaluation
-    from ..report import METRIC_COLUMNS
+    from ..evaluation.evaluate import evaluate_model, write_evaluation
+    from ..generators.aeot import AEOT
+    from ..report.page import METRIC_COLUMNS
 
     model = AEOT.load(model_dir)
     with console.status("evaluating") as status:
@@ -155,11 +155,11 @@ def report(
         typer.Option("--analyze/--no-analyze", help="add the topology of the latent codes (brenier analyze)"),
     ] = True,
     seed: Annotated[int, typer.Option(help="random seed")] = 0,
-):
+) -> None:
     """One HTML page: samples, latent map with singular pairs, metrics vs baselines, training curves."""
-    from ..aeot import AEOT
-    from ..report import build_report
-    from .analyze import write_analysis
+    from ..generators.aeot import AEOT
+    from ..report.analysis import write_analysis
+    from ..report.page import build_report
 
     model = AEOT.load(model_dir)
     if analyze and not (model_dir / "analysis" / "analysis.json").exists():
@@ -170,6 +170,7 @@ def report(
             max_points=1000,
             seed=seed,
             source=f"latent codes of {model.data_name_}",
+            status=console.status,
         )
     path = build_report(model_dir, out, seed=seed, model=model)
     console.print(f"wrote {path}")

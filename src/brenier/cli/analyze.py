@@ -4,7 +4,6 @@ a data set or of its latent codes; writes a table, `analysis.json`, `diagrams.pn
 from __future__ import annotations
 
 import math
-import warnings
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,52 +12,15 @@ import typer
 from rich.table import Table
 
 from .. import io
-from ..validation import BrenierError, check_points
+from ..validation import check_points
 from .common import console
 
 
 def encode_latent(x: np.ndarray, model_dir: Path) -> np.ndarray:
-    """Latent codes of x from a saved AE-OT model: ``brenier.AEOT.load(model_dir).encode(x)``."""
-    import brenier
+    """Latent codes of x from a saved AE-OT model: ``AEOT.load(model_dir).encode(x)``."""
+    from ..generators.aeot import AEOT
 
-    model_cls = getattr(brenier, "AEOT", None)
-    if model_cls is None or not hasattr(model_cls, "load"):
-        raise BrenierError(
-            f"--latent: analysing latent codes needs an AE-OT model (brenier.AEOT.load), which "
-            f"this version of brenier does not have yet; analyse the data itself or a .npy of "
-            f"codes instead (got {model_dir})")
-    codes = model_cls.load(model_dir).encode(x)
-    if hasattr(codes, "detach"):
-        codes = codes.detach().cpu().numpy()
-    return check_points(codes, "latent codes")
-
-
-def write_analysis(x: np.ndarray, out: Path, *, max_dim: int = 2, method: str = "twonn",
-                   backend: str = "auto", n_landmarks: int | None = None,
-                   max_points: int | None = None, orientability: bool = True,
-                   seed: int = 0, source: str = "") -> dict[str, Any]:
-    """Analyse points x (n, D) and write `analysis.json`, `diagrams.png` and `labels.npy` to `out`.
-
-    Returns the summary written to `analysis.json` (also usable by an HTML report).
-    """
-    from ..manifold import intrinsic_dimension, plot_diagrams, topology
-
-    x = check_points(x, "DATA")
-    with warnings.catch_warnings():  # their messages are in the notes, printed once below
-        warnings.simplefilter("ignore", UserWarning)
-        with console.status("estimating the intrinsic dimension"):
-            dim = intrinsic_dimension(x, method=method, seed=seed)
-        with console.status(f"persistent homology up to H{max_dim}"):
-            topo = topology(x, max_dim=max_dim, backend=backend, n_landmarks=n_landmarks,
-                            max_points=max_points, orientability=orientability, seed=seed)
-    summary = {"source": source, "n_points": int(x.shape[0]), "ambient_dim": int(x.shape[1]),
-               "dimension": dim.to_dict(), "topology": topo.to_dict(),
-               "files": ["analysis.json", "diagrams.png", "labels.npy"]}
-    out = Path(out)
-    io.write_json(out / "analysis.json", summary)
-    io.save_npy(out / "labels.npy", topo.labels)
-    plot_diagrams(topo, out / "diagrams.png", title=source or None)
-    return summary
+    return check_points(AEOT.load(model_dir).encode(x), "latent codes")
 
 
 def _table(summary: dict[str, Any]) -> Table:
@@ -102,14 +64,17 @@ def analyze(
     orientability: Annotated[bool, typer.Option(
         "--orientability/--no-orientability", help="also compute over Z/3 and compare")] = True,
     seed: Annotated[int, typer.Option(help="random seed")] = 0,
-):
+) -> None:
     """Intrinsic dimension, Betti numbers, branches and Euler characteristic of DATA."""
+    from ..report.analysis import write_analysis
+
     x = check_points(io.load_array(data, "DATA"), "DATA")
     if latent is not None:
         x = encode_latent(x, latent)
     summary = write_analysis(x, out, max_dim=max_dim, method=method, backend=backend,
                              n_landmarks=landmarks, max_points=max_points,
-                             orientability=orientability, seed=seed, source=data.name)
+                             orientability=orientability, seed=seed, source=data.name,
+                             status=console.status)
     console.print(_table(summary))
     for note in summary["dimension"]["notes"] + summary["topology"]["notes"]:
         console.print(f"[yellow]note:[/] {note}")

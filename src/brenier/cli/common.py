@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from rich.console import Console
@@ -11,7 +12,7 @@ console = Console(stderr=True)
 
 
 @contextmanager
-def progress_bar(description: str, total: int | None):
+def progress_bar(description: str, total: int | None) -> Iterator[Callable[[str], None]]:
     """A rich progress bar; yields `advance(fields: dict)` that updates its text fields."""
     columns = [TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[info]}"),
                TimeElapsedColumn()]

@@ -10,10 +10,10 @@ from .common import console
 
 
 def demo(out: Path = typer.Option(Path("out/demo"), "--out", help="output folder"),
-         seed: int = typer.Option(0, help="random seed")):
+         seed: int = typer.Option(0, help="random seed")) -> None:
     """The whole story on built-in data: OT cells and singular sets, Gu's figures, grid-25 against
     a GAN and a diffusion model, and AE-OT on the digits with its HTML report."""
-    from ..demo import run_demo
+    from ..report.demo import run_demo
 
     summary = run_demo(out, seed=seed)
     console.print(f"wrote {out}/ ({', '.join(sorted(summary['files']))})")

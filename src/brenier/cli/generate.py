@@ -36,11 +36,11 @@ def generate(
     qmc: bool | None = typer.Option(
         None, "--qmc/--no-qmc", help="scrambled Sobol (--qmc) or i.i.d. (--no-qmc) source points; "
         "default: Sobol when the source is the uniform cube", show_default=False),
-):
+) -> None:
     """Generate new points with the (singular-aware) piecewise-linear extension of T = ∇u_h."""
     from ..ot import SemiDiscreteOT
-    from ..ot.extend import generate as extend_generate
-    from ..ot.extend import use_qmc
+    from ..ot.extension import generate as extend_generate
+    from ..ot.extension import use_qmc
 
     model = SemiDiscreteOT.load(potential)
     if qmc and not use_qmc("auto", model.source_):
@@ -57,26 +57,24 @@ def generate(
 def singular(
     potential: Path = typer.Argument(..., help="a potential written by `brenier ot solve`"),
     out: Path = typer.Option(..., "--out", help="output JSON with the pairs, angles and labels"),
-    plot: Path | None = typer.Option(None, "--plot", help="also draw the cells and singular set (2-D)"),
+    plot: Path | None = typer.Option(
+        None, "--plot", help="also draw the cells and singular set (2-D) or the targets' projection (d ≠ 2)"),
     threshold: str = typer.Option(
         "auto", help="auto, topology (β₀ branches), spectral or θ* in radians (scale-aware angle)"),
     n_samples: int | None = typer.Option(None, help="Monte-Carlo samples for cells and facets"),
     seed: int = typer.Option(0, help="seed of those samples"),
-):
+) -> None:
     """Detect the singular set of u_h: adjacent cells whose targets are far apart."""
     from ..ot import SemiDiscreteOT
     from ..ot.singular import singular_set
 
     model = SemiDiscreteOT.load(potential)
-    if plot is not None and model.targets_.shape[1] != 2:
-        raise BrenierError(f"--plot: pictures are drawn in 2-D only, the potential has "
-                           f"d={model.targets_.shape[1]}")
     sing = singular_set(model, threshold=parse_threshold(threshold), n_samples=n_samples, seed=seed)
     io.write_json(out, sing.to_dict())
     console.print(f"{sing}: {int(np.sum(sing.singular))} singular of {len(sing.pairs)} adjacent "
                   f"pairs, {int(sing.branches().max() + 1)} branch(es); wrote {out}")
     if plot is not None:
-        from ..plots import save_figure, singular_figure
+        from ..report.plots import save_figure, singular_figure
 
         save_figure(singular_figure(model, sing), plot)
         console.print(f"wrote {plot}")

@@ -40,7 +40,7 @@ def morph(
     boomerang: bool = typer.Option(True, help="play forward then backward"),
     tol: float = typer.Option(1e-9, help="stop at this max relative cell-mass error"),
     invert: bool = typer.Option(False, help="use 255 − gray (dark shapes on light paper)"),
-):
+) -> None:
     """Solve OT between two grayscale images (exact power-diagram Newton) and write a GIF."""
     from ..morph import transport_images
 

@@ -42,32 +42,33 @@ def solve(
     backend: str = typer.Option("auto", help="auto | faiss | torch"),
     device: str = typer.Option("cpu", help="cpu | cuda"),
     checkpoint: Path | None = typer.Option(None, help="checkpoint file; resumes when present"),
+    method: str = typer.Option("auto", help="auto | newton (exact, 2-D/3-D) | monte-carlo"),
 ):
-    """Solve for the Brenier heights h from a source measure to the target points."""
+    """Solve for the Brenier heights h from a source measure to the target points (the exact
+    power-diagram Newton solver in 2-D/3-D with a box, polygon or disc source, else Monte Carlo)."""
     y = check_points(io.load_array(targets, "TARGETS"), "TARGETS")
     w = io.load_array(weights, "--weights") if weights is not None else None
     src = _source(source, y.shape[1], qmc)
     model = SemiDiscreteOT(src, tol=tol, max_iter=max_iter, batch_size=batch_size, seed=seed,
-                           backend=backend, device=device, checkpoint=checkpoint)
+                           backend=backend, device=device, checkpoint=checkpoint, method=method)
     with progress_bar("solving", total=max_iter) as advance:
         model.fit(y, w, callback=lambda r: advance(
             f"step {r['step']}  E={r['energy']:.6g}  chi2={r['chi2']:.2e}  max_rel={r['max_rel']:.3f}"))
     model.save(out)
     status = "converged" if model.converged_ else "NOT converged (raise --max-iter or --tol)"
-    console.print(f"{status} after {model.n_iter_} steps; wrote {out}")
+    console.print(f"{status} after {model.n_iter_} {model.method_} steps; wrote {out}")
 
 
 @ot_app.command("info")
 def info(path: Path = typer.Argument(..., help="a potential written by `brenier ot solve`")):
     """Describe a saved potential."""
     model = SemiDiscreteOT.load(path)
-    last = model.history_[-1] if model.history_ else {}
+    last = model.result_.last
     table = Table(title=str(path), show_header=False)
     rows = [("targets N", len(model.targets_)), ("dimension d", model.targets_.shape[1]),
-            ("source", repr(model.source_)), ("steps", model.n_iter_), ("converged", model.converged_),
-            ("last chi2", f"{last.get('chi2', float('nan')):.3e}"),
-            ("last max_rel", f"{last.get('max_rel', float('nan')):.3f}"),
-            ("energy E(h)", f"{last.get('energy', float('nan')):.8g}"),
+            ("source", repr(model.source_)), ("solver", model.method_), ("steps", model.n_iter_),
+            ("converged", model.converged_), ("last chi2", f"{last['chi2']:.3e}"),
+            ("last max_rel", f"{last['max_rel']:.3g}"), ("energy E(h)", f"{last['energy']:.8g}"),
             ("heights range", f"[{model.heights_.min():.4g}, {model.heights_.max():.4g}]")]
     for k, v in rows:
         table.add_row(k, str(v))

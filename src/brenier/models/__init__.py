@@ -1,6 +1,7 @@
-"""Generators with a common `fit(data)` / `generate(n, seed)` interface."""
+"""Public facade: the baseline generators (`brenier.generators.baselines`, `image_baselines`), all
+with `fit(data)` and `sample(n, seed=None)`. Nothing inside brenier imports this module."""
 
-from .baselines import DDPM, GAN, WGANGP
-from .image_baselines import VAE, AEGaussian, LatentDDPM, PixelDDPM
+from ..generators.baselines import DDPM, GAN, WGANGP
+from ..generators.image_baselines import VAE, AEGaussian, LatentDDPM, PixelDDPM
 
 __all__ = ["AEGaussian", "DDPM", "GAN", "LatentDDPM", "PixelDDPM", "VAE", "WGANGP"]

@@ -51,6 +51,10 @@ def resolve_backend(backend: str, device: str, dim: int | None = None) -> str:
 class Assigner:
     """Top-k cells of a power diagram: y (N, d) targets, heights h set by `set_heights`.
 
+    The kernel scores ⟨x − m, y_i − ȳ⟩ + ĥ_i with `centred_targets` y_i − ȳ (float32) and
+    `kernel_heights` ĥ_i = h_i + ⟨m, y_i − ȳ⟩ − max_j(·) (float64), which differ from
+    ⟨x, y_i⟩ + h_i by `row_offset(x)`, the same for every i.
+
     Args:
         targets: (N, d) target points y_i.
         x_shift: (d,) point m subtracted from queries (the source mean); None for 0.
@@ -67,22 +71,22 @@ class Assigner:
         self.y_mean = targets.mean(axis=0)
         self.x_shift = np.zeros(self.dim) if x_shift is None else np.asarray(x_shift, np.float64)
         self.targets = targets  # float64, not copied: memory stays ≈ one float32 copy at large N
-        self._yc = np.empty((self.n, self.dim), np.float32)
+        self.centred_targets = np.empty((self.n, self.dim), np.float32)
         for a in range(0, self.n, ROWS):
-            self._yc[a:a + ROWS] = targets[a:a + ROWS] - self.y_mean
+            self.centred_targets[a:a + ROWS] = targets[a:a + ROWS] - self.y_mean
         self._yc64 = (targets - self.y_mean) if self.backend == "kdtree" else None
         self._offset = targets @ self.x_shift - self.y_mean @ self.x_shift  # ⟨m, y_i − ȳ⟩
         self.block_bytes = int(block_bytes)
         self._index = None
         if self.backend == "torch":
-            self._y_t = torch.from_numpy(self._yc).to(self.device)
+            self._y_t = torch.from_numpy(self.centred_targets).to(self.device)
         self.set_heights(np.zeros(self.n))
 
     def set_heights(self, h: np.ndarray) -> None:
         """Load heights h (N,) (float64, any constant offset)."""
         hh = np.asarray(h, np.float64) + self._offset
         hh = hh - hh.max()  # scores relative to the largest height: keeps float32 accurate
-        self._hh = hh
+        self.kernel_heights = hh
         self._h_shift = float(np.max(np.asarray(h, np.float64) + self._offset))
         h32 = hh.astype(np.float32)
         if self.backend == "kdtree":
@@ -98,12 +102,13 @@ class Assigner:
             else:
                 self._index.reset()
             for a in range(0, self.n, ROWS):  # in pieces: no second full copy of the lifted points
-                lifted = np.hstack([self._yc[a:a + ROWS], h32[a:a + ROWS, None]])
+                lifted = np.hstack([self.centred_targets[a:a + ROWS], h32[a:a + ROWS, None]])
                 self._index.add(np.ascontiguousarray(lifted))
         else:
             self._h_t = torch.from_numpy(h32).to(self.device)
 
-    def _queries(self, x: np.ndarray) -> np.ndarray:
+    def queries(self, x: np.ndarray) -> np.ndarray:
+        """Queries x − m as the kernel scores them (float32)."""
         return np.ascontiguousarray((x - self.x_shift).astype(np.float32, copy=False))
 
     def row_offset(self, x: np.ndarray) -> np.ndarray:
@@ -125,7 +130,7 @@ class Assigner:
             if with_offset:
                 scores = scores + self.row_offset(x)[:, None]
             return idx, scores
-        q = self._queries(x)
+        q = self.queries(x)
         if self.backend == "faiss":
             qq = np.empty((len(q), self.dim + 1), np.float32)
             qq[:, :-1] = q
