@@ -25,7 +25,8 @@ def _latent(value: str) -> int | str:
 
 
 def fit(
-    data: Annotated[str, typer.Argument(help="digits | shapes | a folder of PNG/JPEG | .npy/.npz images")],
+    data: Annotated[str, typer.Argument(
+        help="digits | shapes | fashion-mnist | a folder of PNG/JPEG or IDX files | .npy/.npz images")],
     out: Annotated[Path, typer.Option("--out", help="model directory to write")],
     latent_dim: Annotated[
         str, typer.Option("--latent-dim", help="'auto' (intrinsic dimension) or d")

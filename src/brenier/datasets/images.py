@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 
 from ..io import read_errors
 from ..validation import BrenierError, check_positive_int, is_tensor, to_numpy
+from .idx import fashion_mnist, is_idx_folder, load_idx_images, read_idx
+from .image_data import ImageData
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
-BUILTIN = ("digits", "shapes")
+BUILTIN = ("digits", "shapes", "fashion-mnist")
 
 # shapes(): dSprites-like factor grids. A shape of scale s fits in a disc of radius s·RADIUS·size.
 SHAPE_NAMES = ("square", "ellipse", "heart")
@@ -25,16 +27,6 @@ ROTATIONS = np.arange(40) * (2 * np.pi / 40)
 RADIUS = 0.25
 POSITIONS = np.linspace(RADIUS, 1 - RADIUS, 32)
 SUPERSAMPLE = 4
-
-
-class ImageData(NamedTuple):
-    """Images (n, C, H, W) float32 with C ∈ {1, 3}, optional int64 labels (n,), and known factors."""
-
-    images: np.ndarray
-    labels: np.ndarray | None = None
-    name: str = "images"
-    value_range: tuple[float, float] = (0.0, 1.0)
-    factors: dict[str, np.ndarray] | None = None
 
 
 # --------------------------------------------------------------------------- built-in sets
@@ -132,7 +124,8 @@ def as_images(data: Any, name: str = "images") -> ImageData:
     """Coerce `data` to a validated ImageData.
 
     `data` may be an ImageData, an array (n, H, W) or (n, C, H, W) with C ∈ {1, 3} (numpy or torch),
-    a built-in name ("digits", "shapes") or a path (folder of PNG/JPEG, .npy, .npz). `name` is the
+    a built-in name ("digits", "shapes", "fashion-mnist": the training split) or a path (folder of
+    PNG/JPEG, MNIST-style folder of IDX files, an IDX file, .npy, .npz). `name` is the
     argument name used in error messages and the data set's name for a raw array.
     """
     if isinstance(data, ImageData):
@@ -140,7 +133,7 @@ def as_images(data: Any, name: str = "images") -> ImageData:
         labels = _check_labels(data.labels, len(images), f"{name}.labels")
         return ImageData(images, labels, data.name, value_range, data.factors)
     if isinstance(data, str) and data in BUILTIN:
-        return digits() if data == "digits" else shapes()
+        return {"digits": digits, "shapes": shapes, "fashion-mnist": fashion_mnist}[data]()
     if isinstance(data, (str, os.PathLike)):
         path = Path(data)
         if not path.exists():
@@ -248,7 +241,8 @@ def _check_labels(labels: Any, n: int, name: str) -> np.ndarray | None:
 
 
 def load_images(path: str | os.PathLike) -> ImageData:
-    """Read images from a folder of PNG/JPEG files, or a .npy / .npz array file.
+    """Read images from a folder of PNG/JPEG files, an MNIST-style folder of IDX files (its
+    training split), an IDX file (raw or .gz), or a .npy / .npz array file.
 
     Folder: files sorted by name; grey stays 1 channel, RGB is 3 channels, an opaque alpha channel is
     dropped (transparent images are refused); 8-bit → /255, 16-bit → /65535, value_range (0, 1). If the
@@ -262,14 +256,26 @@ def _load(path: Path, name: str) -> ImageData:
     if not path.exists():
         raise BrenierError(f"{name}: no such file or folder: {path}")
     if path.is_dir():
-        return _load_folder(path, name)
+        return load_idx_images(path, "train", name) if is_idx_folder(path) else _load_folder(path, name)
     suffix = path.suffix.lower()
     if suffix in (".npy", ".npz"):
         return _load_array_file(path, name)
+    if "idx" in path.name.lower():
+        return _load_idx_file(path, name)
     raise BrenierError(
         f"{name}: unsupported file type {suffix or path.name!r} for {path}; give a folder of PNG/JPEG "
         f"images or a .npy/.npz array file"
     )
+
+
+def _load_idx_file(path: Path, name: str) -> ImageData:
+    raw = read_idx(path, name)
+    if raw.ndim != 3:
+        raise BrenierError(f"{name}: {path} holds an array of shape {raw.shape}, not images (n, H, W)")
+    if raw.dtype == np.uint8:
+        return ImageData((raw.astype(np.float32) / 255.0)[:, None], None, path.name, (0.0, 1.0), None)
+    images, value_range = _check_images(raw[:, None].astype(np.float32), name)
+    return ImageData(images, None, path.name, value_range, None)
 
 
 def _visible(folder: Path) -> list[Path]:

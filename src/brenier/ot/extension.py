@@ -53,8 +53,8 @@ not the map, dominates the distance between the samples and ν (sliced W2 of fre
 fresh data is no lower). Scrambled Sobol points (`brenier.measures.UniformCube(qmc=True)`) cover
 the cube with discrepancy O((log n)^d / n) instead of O(n^{−1/2}): every cell and every region of
 the target gets close to its share of the n samples, while each point is still uniform on the
-cube and the set is still random (the scrambling is seeded by `seed`). ``qmc="auto"`` (the default of `generate`,
-`PiecewiseLinearExtension.sample`, `SemiDiscreteOT.generate`, `brenier generate` and
+cube and the set is still random (the scrambling is seeded by `seed`). ``qmc="auto"`` (the
+default of `generate`, `PiecewiseLinearExtension.sample`, `SemiDiscreteOT.generate`, `brenier generate` and
 `brenier.generators.ot.OTGenerator`) draws Sobol points when the source is a `UniformCube` and
 i.i.d. points otherwise; ``qmc=False`` forces i.i.d. points, ``qmc=True`` Sobol points (an error
 for other sources). Any n is allowed (the first n points of the sequence; powers of two are
