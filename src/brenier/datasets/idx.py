@@ -16,7 +16,7 @@ import numpy as np
 
 from ..io import atomic_path
 from ..validation import BrenierError, check_choice
-from .image_data import ImageData
+from .image_data import ImageData, check_image_array, check_image_labels
 
 TYPES = {0x08: np.dtype(">u1"), 0x09: np.dtype(">i1"), 0x0B: np.dtype(">i2"), 0x0C: np.dtype(">i4"),
          0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
@@ -110,15 +110,11 @@ def load_idx_images(folder: str | os.PathLike, split: str = "train", name: str =
     if raw.ndim != 3 or raw.dtype != np.uint8:
         raise BrenierError(f"{name}: {img_path} holds {raw.dtype} of shape {raw.shape}; expected uint8 "
                            f"images (n, H, W)")
-    labels = None
+    images, value_range = check_image_array(raw, f"{name} ({img_path.name})")
     lab_path = _find(folder, f"{prefix}-labels-idx1-ubyte")
-    if lab_path is not None:
-        lab = read_idx(lab_path, name)
-        if lab.ndim != 1 or len(lab) != len(raw):
-            raise BrenierError(f"{name}: {lab_path} holds {lab.shape} labels for {len(raw)} images")
-        labels = lab.astype(np.int64)
-    images = (raw.astype(np.float32) / 255.0)[:, None]
-    return ImageData(images, labels, f"{folder.name}-{split}", (0.0, 1.0), None)
+    labels = None if lab_path is None else check_image_labels(read_idx(lab_path, name), len(images),
+                                                                 f"{name} ({lab_path.name})")
+    return ImageData(images, labels, f"{folder.name}-{split}", value_range, None)
 
 
 def fashion_mnist(split: str = "train", data_dir: str | os.PathLike | None = None) -> ImageData:

@@ -13,9 +13,9 @@ from typing import Any
 import numpy as np
 
 from ..io import read_errors
-from ..validation import BrenierError, check_positive_int, is_tensor, to_numpy
+from ..validation import BrenierError, check_positive_int
 from .idx import fashion_mnist, is_idx_folder, load_idx_images, read_idx
-from .image_data import ImageData
+from .image_data import ImageData, check_image_array, check_image_labels
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 BUILTIN = ("digits", "shapes", "fashion-mnist")
@@ -129,8 +129,8 @@ def as_images(data: Any, name: str = "images") -> ImageData:
     argument name used in error messages and the data set's name for a raw array.
     """
     if isinstance(data, ImageData):
-        images, value_range = _check_images(data.images, f"{name}.images", data.value_range)
-        labels = _check_labels(data.labels, len(images), f"{name}.labels")
+        images, value_range = check_image_array(data.images, f"{name}.images", data.value_range)
+        labels = check_image_labels(data.labels, len(images), f"{name}.labels")
         return ImageData(images, labels, data.name, value_range, data.factors)
     if isinstance(data, str) and data in BUILTIN:
         return {"digits": digits, "shapes": shapes, "fashion-mnist": fashion_mnist}[data]()
@@ -142,99 +142,8 @@ def as_images(data: Any, name: str = "images") -> ImageData:
                 f"nor an existing file or folder"
             )
         return _load(path, name)
-    images, value_range = _check_images(data, name)
+    images, value_range = check_image_array(data, name)
     return ImageData(images, None, name, value_range, None)
-
-
-def _check_images(
-    x: Any, name: str, value_range: tuple[float, float] | None = None
-) -> tuple[np.ndarray, tuple[float, float]]:
-    """Validate rank, size, dtype, channels and finiteness; return float32 (n, C, H, W) and its range.
-
-    Without a given `value_range`: uint8 → /255 and uint16 → /65535 with range (0, 1); other arrays keep
-    their values, with range (0, 1) if they lie in [0, 1], else (min, max).
-    """
-    if is_tensor(x) and x.is_floating_point() and x.dtype.itemsize < 4:
-        x = x.float()  # float16 / bfloat16 tensors have no (or a lossy) numpy view
-    arr = to_numpy(x, name)
-    if arr.ndim not in (3, 4):
-        hint = ""
-        if arr.ndim == 2:
-            hint = " (flattened images? reshape them to (n, H, W))"
-        elif arr.ndim == 1:
-            hint = " (a single flattened image? images need a leading n axis)"
-        raise BrenierError(
-            f"{name}: expected an array of shape (n, H, W) or (n, C, H, W), got shape {arr.shape}{hint}"
-        )
-    if arr.dtype == np.bool_:
-        arr = arr.astype(np.uint8) * 255
-    if not np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.complexfloating):
-        raise BrenierError(f"{name}: expected real pixel values, got dtype {arr.dtype}")
-    if arr.ndim == 3:
-        arr = arr[:, None]
-    if arr.shape[0] == 0:
-        raise BrenierError(f"{name}: contains no images (n = 0)")
-    n, c, h, w = arr.shape
-    if c not in (1, 3):
-        hint = ""
-        if w in (1, 3):
-            hint = "; it looks channels-last (n, H, W, C): pass x.transpose(0, 3, 1, 2)"
-        raise BrenierError(
-            f"{name}: expected 1 (grey) or 3 (RGB) channels on axis 1 of (n, C, H, W), got shape "
-            f"{arr.shape}{hint}"
-        )
-    if h == 0 or w == 0:
-        raise BrenierError(f"{name}: images have zero size (H, W) = ({h}, {w})")
-    scale = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}.get(arr.dtype)
-    with np.errstate(over="ignore"):  # overflow to inf is reported below
-        out = arr.astype(np.float32)
-    if scale is not None:
-        out /= np.float32(scale)
-    bad = ~np.isfinite(out)
-    if bad.any():
-        first = int(np.argmax(bad.reshape(n, -1).any(axis=1)))
-        what = "NaN" if np.isnan(out).any() else "inf (or values too large for float32)"
-        raise BrenierError(f"{name}: contains {what} (first in image {first}); pixels must be finite")
-    if value_range is None:
-        lo, hi = float(out.min()), float(out.max())
-        if lo >= 0.0 and hi <= 1.0:
-            value_range = (0.0, 1.0)
-        elif lo == hi:
-            raise BrenierError(f"{name}: every pixel equals {lo!r}, so there is no value range to learn")
-        else:
-            value_range = (lo, hi)
-    else:
-        value_range = _check_range(value_range, name)
-    return out, value_range
-
-
-def _check_range(value_range: Any, name: str) -> tuple[float, float]:
-    try:
-        lo, hi = (float(v) for v in value_range)
-    except (TypeError, ValueError):
-        raise BrenierError(f"{name}: value_range must be a pair (lo, hi), got {value_range!r}") from None
-    if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
-        raise BrenierError(f"{name}: value_range must be finite with lo < hi, got {value_range!r}")
-    return lo, hi
-
-
-def _check_labels(labels: Any, n: int, name: str) -> np.ndarray | None:
-    """Labels: None or non-negative integers, one per image; returned as int64 (n,)."""
-    if labels is None:
-        return None
-    arr = to_numpy(labels, name)
-    if arr.ndim != 1:
-        raise BrenierError(f"{name}: expected a 1-D array of class ids, got shape {arr.shape}")
-    if len(arr) != n:
-        raise BrenierError(f"{name}: expected one label per image ({n}), got {len(arr)}")
-    if not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
-        raise BrenierError(f"{name}: expected integer class ids, got dtype {arr.dtype}")
-    whole = np.issubdtype(arr.dtype, np.integer) or (np.isfinite(arr).all() and (arr == np.round(arr)).all())
-    if not whole:
-        raise BrenierError(f"{name}: expected integer class ids, got non-integer values")
-    if (arr < 0).any():
-        raise BrenierError(f"{name}: class ids must be >= 0, got {arr.min()!r}")
-    return arr.astype(np.int64)
 
 
 # --------------------------------------------------------------------------- files
@@ -269,12 +178,7 @@ def _load(path: Path, name: str) -> ImageData:
 
 
 def _load_idx_file(path: Path, name: str) -> ImageData:
-    raw = read_idx(path, name)
-    if raw.ndim != 3:
-        raise BrenierError(f"{name}: {path} holds an array of shape {raw.shape}, not images (n, H, W)")
-    if raw.dtype == np.uint8:
-        return ImageData((raw.astype(np.float32) / 255.0)[:, None], None, path.name, (0.0, 1.0), None)
-    images, value_range = _check_images(raw[:, None].astype(np.float32), name)
+    images, value_range = check_image_array(read_idx(path, name), f"{name} ({path.name})")
     return ImageData(images, None, path.name, value_range, None)
 
 
@@ -310,7 +214,7 @@ def _load_folder(folder: Path, name: str) -> ImageData:
     images = [_read_image(p, folder, name) for p in files]
     _check_same_layout(images, files, folder, name)
     stacked = np.stack(images).transpose(0, 3, 1, 2)
-    out, value_range = _check_images(stacked, name, (0.0, 1.0))
+    out, value_range = check_image_array(stacked, name, (0.0, 1.0))
     return ImageData(out, labels, folder.name or "images", value_range, None)
 
 
@@ -386,6 +290,6 @@ def _load_array_file(path: Path, name: str) -> ImageData:
                 labels = loaded["labels"] if "labels" in loaded.files else None
         else:
             images = loaded
-    out, value_range = _check_images(images, f"{name} ({path.name})")
-    labels = _check_labels(labels, len(out), f"{name} ({path.name}) labels")
+    out, value_range = check_image_array(images, f"{name} ({path.name})")
+    labels = check_image_labels(labels, len(out), f"{name} ({path.name}) labels")
     return ImageData(out, labels, path.stem, value_range, None)
