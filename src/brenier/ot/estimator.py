@@ -196,15 +196,14 @@ class SemiDiscreteOT:
         k = int(round(np.sqrt(problem.n)))
         if not multiscale or k < 2:
             return sampled_start(problem.targets, problem.source.mean(), radius)
-        centres, labels = coarsen(problem.targets, problem.weights, k, self.seed)
-        w = np.bincount(labels, weights=problem.weights, minlength=len(centres))
+        centres, w, labels = coarsen(problem.targets, problem.weights, k, self.seed)
         coarse = SemiDiscreteOT(problem.source, tol=self.tol, max_iter=self.max_iter, seed=self.seed,
                                 device=self.device, backend=self.backend, method="monte-carlo",
                                 chunk_size=self.chunk_size).fit(centres, w)
         sample = problem.source.sample(max(1 << 16, 64 * len(centres)), seed=None if self.seed is None
                                        else self.seed + 1)
         means, radii = cell_moments(coarse.assign, sample, len(centres))
-        return coarse_to_fine(problem.targets, problem.weights, labels, centres, coarse.heights_,
+        return coarse_to_fine(problem.targets, problem.weights, labels, centres, w, coarse.heights_,
                               means, radii)
 
     def _set_fitted(self, problem: TransportProblem, method: str, result: SolveResult) -> None:

@@ -71,11 +71,11 @@ def exact_start(dom: Domain, y: np.ndarray, options: PowerOptions | None = None,
                        "(are some targets duplicated or nearly so?)")
 
 
-def coarse_to_fine(y: np.ndarray, nu: np.ndarray, labels: np.ndarray, centres: np.ndarray,
+def coarse_to_fine(y: np.ndarray, nu: np.ndarray, labels: np.ndarray, centres: np.ndarray, w: np.ndarray,
                    coarse_h: np.ndarray, cell_means: np.ndarray, cell_radii: np.ndarray) -> np.ndarray:
     """Fine heights from a solved coarse problem (Mérigot's multiscale start).
 
-    Cluster c of the targets (centre c, spread s_c) was solved as one Dirac with heights H_c; its
+    Cluster c of the targets (centre c, weight w_c, spread s_c) was solved as one Dirac with heights H_c; its
     cell C_c has mean x̄_c and RMS radius r_c. With d_i = y_i − c(i) and a_c = s_c/r_c,
     h_i = H_c − ⟨x̄_c, d_i⟩ − |d_i|²/(2 a_c) makes ⟨x, y_i⟩ + h_i = ⟨x, c⟩ + H_c − |a_c(x − x̄_c) − d_i|²/(2a_c)
     + (terms of x alone): inside C_c the fine cells are the Voronoi cells of z_i = x̄_c + d_i/a_c,
@@ -84,7 +84,6 @@ def coarse_to_fine(y: np.ndarray, nu: np.ndarray, labels: np.ndarray, centres: n
     k = len(centres)
     d = y - centres[labels]
     sq = np.einsum("ij,ij->i", d, d)
-    w = np.bincount(labels, weights=nu, minlength=k)
     spread_c = np.sqrt(np.bincount(labels, weights=nu * sq, minlength=k) / np.maximum(w, 1e-300))
     a = spread_c / np.maximum(cell_radii, 1e-300)
     a = np.where(a > 0, a, 1.0)  # one-point clusters: d_i = 0
@@ -102,12 +101,14 @@ def cell_moments(assign, sample: np.ndarray, k: int) -> tuple[np.ndarray, np.nda
     return means, np.sqrt(r2)
 
 
-def coarsen(y: np.ndarray, nu: np.ndarray, k: int, seed: int | None = 0) -> tuple[np.ndarray, np.ndarray]:
-    """k-means of the targets weighted by ν: (centres (k, d) as ν-weighted means, labels (N,))."""
+def coarsen(y: np.ndarray, nu: np.ndarray, k: int,
+            seed: int | None = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """k-means of the targets weighted by ν: (centres (k, d) as ν-weighted means, their weights
+    w_c = Σ_{i ∈ c} ν_i (k,), labels (N,))."""
     from sklearn.cluster import KMeans
 
     labels = KMeans(k, n_init=1, max_iter=50, random_state=seed).fit(y, sample_weight=nu).labels_
     k = int(labels.max()) + 1
     w = np.bincount(labels, weights=nu, minlength=k)
     centres = np.stack([np.bincount(labels, weights=nu * y[:, j], minlength=k) for j in range(y.shape[1])], 1)
-    return centres / np.maximum(w, 1e-300)[:, None], labels
+    return centres / np.maximum(w, 1e-300)[:, None], w, labels
