@@ -25,9 +25,10 @@ def test_one_dimensional_cells_are_quantile_intervals():
     assert model.converged_
     x = np.linspace(-0.5, 0.5, 4001)
     agree = model.assign(x[:, None]) == quantile_cells(x, w)
-    assert agree.mean() > 0.995
+    assert agree.mean() > 0.99  # χ² ≈ tol = 1e-5 moves each boundary by ~3e-4
     err = model.mass_error(n_samples=1 << 21, seed=3)
     assert err["max_rel"] < 0.03
+    assert err["chi2"] < 3e-5  # the stopping test's χ² holds on fresh samples (within its noise)
 
 
 @pytest.mark.parametrize("method", ["monte-carlo", "newton"])

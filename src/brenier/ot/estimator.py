@@ -32,6 +32,8 @@ NOT_FITTED = "call fit(targets) or SemiDiscreteOT.load(path) first"
 METHODS = ("auto", "newton", "monte-carlo")
 STARTS = ("auto", "voronoi", "multiscale")
 MULTISCALE_MIN = 256  # start="auto" solves a coarse problem first from this many targets on
+FIRST_BATCH_PER_CELL = 16  # default first batch: 16 N samples (the noise N/B = 1/16 is far below the
+#                           starting χ², and `next_batch` grows it as the error falls)
 
 
 class SemiDiscreteOT:
@@ -145,7 +147,7 @@ class SemiDiscreteOT:
     def _mc_settings(self, problem: TransportProblem, radius: float) -> mc.Settings:
         max_batch = check_positive_int(self.max_batch, "max_batch")
         batch = check_positive_int(self.batch_size, "batch_size", allow_none=True)
-        batch = min(batch or max(64 * problem.n, 1 << 16), max_batch)
+        batch = min(batch or max(FIRST_BATCH_PER_CELL * problem.n, 1 << 16), max_batch)
         if self.lr is not None:
             lr = check_positive_float(self.lr, "lr")
         elif self.optimizer == "newton":

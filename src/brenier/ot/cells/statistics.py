@@ -109,13 +109,15 @@ class _PairTally:
 
 
 def sampled_statistics(assigner: Assigner, stream: Any, n: int, *, chunk: int,
-                       strip_quantile: float, centroids: bool = True,
-                       facets: bool = True) -> CellStatistics:
+                       strip_quantile: float, centroids: bool = True, facets: bool = True,
+                       facet_samples: int | None = None) -> CellStatistics:
     """Cell statistics from n samples x ~ μ drawn from `stream`, `chunk` at a time.
 
     One pass of the top-2 kernel (top-1 when `facets` is False: then no pairs) at the heights
-    already loaded with `assigner.set_heights(h)`. `centroids`: also the cell centroids and the
-    facet centres (sums of x). Memory: O(N d + K) plus MERGE_ROWS pending pair keys.
+    already loaded with `assigner.set_heights(h)`. `facet_samples`: pairs and facets from the
+    first that many samples only (whole chunks), the masses from all n (top-1 is cheaper).
+    `centroids`: also the cell centroids and the facet centres (sums of x).
+    Memory: O(N d + K) plus MERGE_ROWS pending pair keys.
     """
     y = assigner.targets
     n_cells, dim = y.shape
@@ -127,17 +129,19 @@ def sampled_statistics(assigner: Assigner, stream: Any, n: int, *, chunk: int,
     strip = _PairTally(dim) if centroids else None  # sums of x near each facet
     u_sum = 0.0
     tau = None
-    done = 0
+    done = paired = 0
     while done < n:
         m = min(chunk, n - done)
         x = stream.draw(m)
-        idx, s = assigner.top_k(x, k)
+        k_now = k if facet_samples is None or done < facet_samples else 1
+        idx, s = assigner.top_k(x, k_now)
         best = idx[:, 0]
         hits += np.bincount(best, minlength=n_cells)
         u_sum += float(np.sum(s[:, 0], dtype=np.float64) + np.sum(assigner.row_offset(x)))
         if centroids:
             sums += sp.csr_matrix((np.ones(m), (best, np.arange(m))), shape=(n_cells, m)) @ x
-        if k == 2:
+        if k_now == 2:
+            paired += m
             a, b = idx[:, 0], idx[:, 1]
             span = np.linalg.norm(y[a] - y[b], axis=1)
             t = (s[:, 0] - s[:, 1]).astype(np.float64) / span  # distance of x to F_ab
@@ -167,7 +171,7 @@ def sampled_statistics(assigner: Assigner, stream: Any, n: int, *, chunk: int,
         n_samples=int(n), masses=hits / n, centroids=cent,
         pairs=np.stack([keys // n_cells, keys % n_cells], axis=1).astype(np.int64),
         counts=counts, facet_counts=near_counts,
-        facet_measure=near_counts / (2 * tau * n) if tau is not None else np.zeros(0),
+        facet_measure=near_counts / (2 * tau * paired) if tau is not None else np.zeros(0),
         facet_centers=fcent, strip_width=0.0 if tau is None else float(tau),
         potential_mean=u_sum / n)
 

@@ -34,7 +34,8 @@ def write_checkpoint(path: str | os.PathLike, st: SolverState, fingerprint: str)
             "alpha": st.alpha, "damping": st.damping,
             "prev_chi2": None if not np.isfinite(st.prev_chi2) else st.prev_chi2,
             "converged": st.converged, "history": st.history, "stream": st.stream,
-            "eval_stream": st.eval_stream, "elapsed": st.elapsed}
+            "eval_stream": st.eval_stream, "elapsed": st.elapsed, "prev_sd": st.prev_sd,
+            "contraction": None if not np.isfinite(st.contraction) else st.contraction}
     io.save_tensors(path, arrays, CHECKPOINT_FORMAT, FORMAT_VERSION, meta)
 
 
@@ -60,4 +61,6 @@ def read_checkpoint(path: str | os.PathLike, fingerprint: str, n: int) -> Solver
         prev_chi2=np.inf if prev is None else prev, prev_h=arrays.get("prev_h"), w=w,
         adam_m=arrays.get("adam_m"), adam_v=arrays.get("adam_v"), h_avg=arrays.get("h_avg"),
         converged=meta["converged"], history=[as_record(r) for r in meta["history"]],
-        stream=meta["stream"], eval_stream=meta["eval_stream"], elapsed=meta["elapsed"])
+        stream=meta["stream"], eval_stream=meta["eval_stream"], elapsed=meta["elapsed"],
+        prev_sd=float(meta.get("prev_sd", 0.0)),
+        contraction=np.nan if meta.get("contraction") is None else float(meta["contraction"]))

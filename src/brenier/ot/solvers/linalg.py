@@ -24,21 +24,39 @@ def sampled_newton_direction(w: sp.csr_matrix, counts: np.ndarray, grad: np.ndar
     D = diag(L + R) and λ ≥ 0 the Levenberg–Marquardt damping (λ → ∞: Jacobi-scaled gradient).
 
     A cell seen by fewer than MIN_PAIR_SAMPLES facet samples (empty, hidden or barely sampled)
-    has an unreliable curvature estimate; its diagonal is raised to the typical c·ν_i,
+    or outside the largest connected component of the sampled facet graph (whose facets to the
+    rest were missed: L leaves such a group's common height free, and Δ would shift it without
+    bound) has an unreliable curvature estimate; its diagonal is raised to the typical c·ν_i,
+    and the largest component solves for its own error less its ν-share of the mass the others
+    lack (its common height is the gauge, so that share would otherwise move it without bound);
     c = median(L_ii/ν_i) over the reliable cells, so it moves by bounded steps. Reliable cells
     keep their estimate (plus 1e-6·c·ν_i, which fixes the constant null vector of L).
     """
     deg = np.asarray(w.sum(axis=1)).ravel()
     reliable = (counts >= MIN_PAIR_SAMPLES) & (deg > 0) & (nu > 0)
+    largest = in_largest_component(w)
+    reliable &= largest
+    rhs = np.asarray(grad, np.float64)
+    if not largest.all():  # the main component cannot fix the mass the others lack: only its share
+        rhs = rhs.copy()
+        rhs[largest] -= nu[largest] * (rhs[largest].sum() / max(nu[largest].sum(), 1e-300))
     c = float(np.median(deg[reliable] / nu[reliable])) if reliable.any() else 1.0
     typical = c * np.maximum(nu, nu[nu > 0].min())
     guard = np.where(reliable, 0.0, np.maximum(typical - deg, 0.0)) + 1e-6 * typical
     A = (sp.diags((1.0 + damping) * (deg + guard)) - w).tocsc()
     if direct:  # planar-like graphs (d ≤ 3): sparse LU has little fill, CG would need ~√N steps
-        return spsolve(A, grad)
+        return spsolve(A, rhs)
     precond = sp.diags(1.0 / ((1.0 + damping) * (deg + guard)))
-    delta, _ = cg(A, grad, rtol=1e-8, maxiter=1000, M=precond)
+    delta, _ = cg(A, rhs, rtol=1e-8, maxiter=1000, M=precond)
     return delta
+
+
+def in_largest_component(w: sp.csr_matrix) -> np.ndarray:
+    """(N,) bool: the vertices of the largest connected component of the graph with weights w."""
+    if w.shape[0] < 2:
+        return np.ones(w.shape[0], bool)
+    _, label = connected_components(w, directed=False)
+    return label == np.argmax(np.bincount(label))
 
 
 def _pyamg():

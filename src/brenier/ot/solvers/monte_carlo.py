@@ -16,9 +16,12 @@ Both quantities are estimated from one pass of the top-2 kernel over a batch of 
 
 ``newton`` (default): damped stochastic Newton, Δ = (H + R)⁻¹ ∇E by conjugate gradients (R a
 small diagonal guard for cells the batch barely saw), h ← h − α Δ. A step whose measured error
-grows is undone and α halved; when the error stops falling the batch doubles (the noise floor of
-the mass estimate is ≈ N/B in χ²). ``adam``: Adam on the heights with an exponential average of
-the iterates, checked on fresh samples — kept for comparison (see benchmarks/sdot.py).
+grows is undone. α and the next batch B come from an error model (`step_newton`, `next_batch`):
+a batch's masses carry noise n ≈ N/B in χ², a step of length α leaves ≈ (1 − α)²χ² + α²n, so
+α = χ²/(χ² + n) and each batch is just large enough for the next step's goal; far from the
+solution, or when the model fails, α is line-searched on replayed samples. ``adam``: Adam on
+the heights with an exponential average of the iterates, checked on fresh samples — kept for
+comparison (see benchmarks/sdot.py).
 
 Every batch is drawn after h was fixed, so its mass error is an unbiased, independent measurement
 of the current iterate; the run stops when that χ² estimate is ≤ tol.
@@ -39,14 +42,24 @@ from .linalg import sampled_newton_direction
 
 GAP_QUANTILE = 0.2  # share of samples used for the facet (Hessian) estimate
 HESSIAN_MEMORY = 0.5  # weight of the previous Hessian estimate in the running average
-LM_START = 0.5  # Levenberg–Marquardt damping λ once steps shorter than LM_ALPHA are rejected
-LM_ALPHA = 0.05  # (×4 per further rejection, ÷4 per good step)
+LM_START = 0.5  # Levenberg–Marquardt damping λ after a failed line search or an undone step
+LM_MAX = 1e4  # (λ → ∞ is a Jacobi-scaled gradient step: beyond this only the step length shrinks)
+LM_RELAX = 0.8  # λ ÷ 4 after a step that cut χ² below this share (or passed a line search at once)
 STARVED = 0.25  # a cell holding less than this share of ν_i is starved (see rescue_shifts)
 RESCUE_SHARE = 0.5  # a rescued cell is raised until it alone would win this share of ν_i
 RESCUE_CELLS = 1 << 16  # starved cells queried at once by rescue_shifts
 RESCUE_DEFICIT = 0.2  # rescue only when starved cells lack this share of the misplaced mass
-NOISE_FACTOR = 3.0  # χ² a Newton step leaves, in units of the mass-noise floor N/B (measured)
+LS_NOISE = 10.0  # line-search while χ² > LS_NOISE × the batch's noise (non-linear regime)
+LS_TRIALS = 6  # step lengths α, α/2, … tried by one line search
+TARGET_GAIN = 0.3  # next_batch: the noise of the next batch may leave this share of the error
+CERT_SHARE = 0.7  # a step expected to leave χ² ≤ CERT_SHARE·tol is followed by a certifying batch
+CERT_SD = 0.1  # the batch that should certify χ² ≤ tol measures it with s.d. ≤ CERT_SD·tol
+FIRST_CONTRACTION = 0.5  # χ² ratio assumed for a step before one was measured
+LS_MIN_SAMPLES = 1 << 14  # fewest replayed samples of a line search
+BATCH_GROWTH = 8  # the batch grows at most this much per step
+HESSIAN_PER_CELL = 64  # facet (Hessian) samples per cell and step; the masses use the whole batch
 RESCUE_DRAW = 1 << 16  # source samples drawn at once by rescue_shifts
+RESCUE_HITS = 64  # samples a rescue expects in the share of the smallest starved cell
 
 
 @dataclass
@@ -62,19 +75,44 @@ class BatchStats:
     def mass_error(self, nu: np.ndarray) -> dict:
         return mass_error(self.masses, nu, self.batch)
 
+    def noise(self, nu: np.ndarray) -> float:
+        """n = E[χ̂²_raw] − χ² = Σ_i μ_i(1 − μ_i)/(ν_i B): the χ² that the sampling noise of
+        these masses alone carries (≈ (N − 1)/B), estimated from μ̂."""
+        pos = nu > 0
+        m = self.masses[pos]
+        return float(np.sum(m * (1 - m) / nu[pos])) / max(self.batch - 1, 1)
+
 
 def measure(assigner: Assigner, stream, h: np.ndarray, nu: np.ndarray, batch: int,
             chunk: int, hessian: bool) -> BatchStats:
-    """One pass of the top-2 kernel (`brenier.ot.cells.statistics`) over `batch` fresh samples
-    at heights h: masses, E(h) and, with `hessian`, the Hessian weights."""
+    """One pass of the kernel (`brenier.ot.cells.statistics`) over `batch` fresh samples at
+    heights h: masses and E(h) from all of them; with `hessian`, the Hessian weights from the
+    first HESSIAN_PER_CELL·N (top-2 costs more than top-1, and the estimate is averaged over
+    steps)."""
     assigner.set_heights(h)
+    facet_samples = max(HESSIAN_PER_CELL * len(nu), chunk)
     stats = sampled_statistics(assigner, stream, batch, chunk=chunk, strip_quantile=GAP_QUANTILE,
-                               centroids=False, facets=hessian)
+                               centroids=False, facets=hessian, facet_samples=facet_samples)
     energy = stats.potential_mean - float(h @ nu)
     if hessian and len(nu) > 1:
         w, counts = facet_weights(stats, assigner.targets)
         return BatchStats(stats.masses, batch, energy, w, counts)
     return BatchStats(stats.masses, batch, energy)
+
+
+def replay_chi2(assigner: Assigner, stream, state: dict, h: np.ndarray, nu: np.ndarray, n: int,
+                chunk: int) -> float:
+    """Raw χ² of the masses at heights h over the n samples `stream` drew from `state` on (the
+    same samples for every h: differences between heights are free of sampling noise)."""
+    stream.set_state(state)
+    assigner.set_heights(h)
+    hits = np.zeros(len(nu), np.int64)
+    done = 0
+    while done < n:
+        m = min(chunk, n - done)
+        hits += np.bincount(assigner.assign(stream.draw(m)), minlength=len(nu))
+        done += m
+    return mass_error(hits / n, nu)["chi2"]
 
 
 def rescue_shifts(assigner: Assigner, stream, nu: np.ndarray, cells: np.ndarray, batch: int,
@@ -137,6 +175,8 @@ class SolverState:
     stream: dict | None = None
     eval_stream: dict | None = None
     elapsed: float = 0.0
+    prev_sd: float = 0.0  # s.d. of prev_chi2
+    contraction: float = np.nan  # last measured χ²(h_t)/χ²(h_{t−1}) of an accepted step
 
 
 @dataclass(frozen=True)
@@ -153,68 +193,143 @@ class Settings:
     direct: bool = False  # solve Newton systems by sparse LU (low dimension)
 
 
+def chi2_sd(n_cells: int, batch: int, chi2: float) -> float:
+    """S.d. of the unbiased χ² estimate from `batch` samples: √(2N/B² + 4χ²/B) (the square of
+    the noise, and its product with the error)."""
+    return float(np.sqrt(2 * n_cells / batch**2 + 4 * max(chi2, 0.0) / batch))
+
+
+def certify_batch(n_cells: int, tol: float, chi2: float) -> int:
+    """Samples whose χ² estimate has s.d. ≤ CERT_SD·tol at χ² (solves chi2_sd = CERT_SD·tol)."""
+    s = (CERT_SD * tol) ** 2
+    return int(np.ceil((4 * chi2 + np.sqrt(16 * chi2**2 + 8 * s * n_cells)) / (2 * s)))
+
+
+def next_batch(st: SolverState, chi2: float, noise: float, alpha: float, n_cells: int,
+               cfg: Settings) -> int:
+    """Samples for the measurement at the new heights, from the error model of a step.
+
+    A step of length α with a gradient carrying noise n leaves p = (1 − α)²χ² + α²n (exact
+    Newton, linear regime; at least the last measured contraction times χ² where the problem
+    is still non-linear; FIRST_CONTRACTION before any was measured). The next step then
+    combines p with the next batch's noise n' into p·n'/(p + n'): the batch is the smallest
+    with that ≤ max(TARGET_GAIN·p, ½ tol), and, once p ≤ tol, at least what certifies
+    χ² ≤ tol (s.d. ≤ CERT_SD·tol). Never smaller than the last batch, at most BATCH_GROWTH
+    times it — except when p ≤ CERT_SHARE·tol: then only the certifying batch (if it fails,
+    its samples still count in the next step's average).
+    """
+    p = (1 - alpha) ** 2 * chi2 + alpha**2 * noise
+    p = max(p, (st.contraction if np.isfinite(st.contraction) else FIRST_CONTRACTION) * chi2)
+    if p <= CERT_SHARE * cfg.tol:  # expected to pass: measure just precisely enough
+        return int(min(certify_batch(n_cells, cfg.tol, p), cfg.max_batch))
+    target = max(TARGET_GAIN * p, 0.5 * cfg.tol)
+    batch = st.batch
+    if target < p:
+        batch = max(batch, int(np.ceil(n_cells * (1 / target - 1 / p))))
+    if p <= cfg.tol:
+        batch = max(batch, certify_batch(n_cells, cfg.tol, p))
+    return int(min(batch, BATCH_GROWTH * st.batch, cfg.max_batch))
+
+
+def line_search(trial, h: np.ndarray, delta: np.ndarray, alpha: float, samples: int,
+                floor: float, slack: float) -> tuple[float, int]:
+    """Longest τ ∈ {α, α/2, …} with χ²(h − τΔ) ≤ (1 − τ/2)² χ²(h) on one reused set of samples
+    (Kitagawa–Mérigot–Thibert's damped Newton test); `trial(h, n)` → raw χ² on those n samples,
+    which carries the samples' own noise `floor` at every h (a step cannot remove it), so the test
+    compares χ² − floor, up to `slack` (its s.d.). Returns (τ, trials); τ = 0 when no trial of
+    LS_TRIALS passes."""
+    base = max(trial(h, samples) - floor, 0.0)
+    tau = alpha
+    for k in range(1, LS_TRIALS + 1):
+        if trial(h - tau * delta, samples) - floor <= (1 - tau / 2) ** 2 * base + slack:
+            return tau, k
+        tau /= 2
+    return 0.0, LS_TRIALS
+
+
 def step_newton(st: SolverState, stats: BatchStats, nu: np.ndarray, cfg: Settings,
-                rescue=None) -> tuple[dict, dict]:
+                rescue=None, trial=None) -> tuple[dict, dict]:
     """Advance the stochastic Newton method by one measured batch; returns (mass errors, detail).
 
-    Step-length control from the measured χ² ratio r = χ²(h_t)/χ²(h_{t−1}), compared with the
-    (1 − α)² an exact Newton step of length α gives: r > 1 undoes the step, halves α and doubles
-    the batch; when even short steps (α < LM_ALPHA) are rejected, the curvature estimate itself
-    is wrong (typically clustered targets whose thin facets are barely sampled) and the
-    Levenberg–Marquardt damping λ rises, turning the step towards a scaled gradient step.
-    r close to (1 − α)² lengthens α (up to lr) and relaxes λ; r > 0.6 shortens α, or, when α is
-    already short, doubles the batch. The batch also doubles once χ² is within 4× of the
-    Monte-Carlo noise floor N/B, but never beyond the NOISE_FACTOR·N/tol that the last step needs.
+    Step length. The measured batch has noise n = Σ μ_i(1 − μ_i)/(ν_i B) in χ²; the Newton step
+    of length α from it leaves ≈ (1 − α)²χ² + α²n, least at α = χ²/(χ² + n): far from the
+    solution a full step, near the noise floor a weighted average of the new batch with what the
+    iterate already knew (no sample is wasted on the way to tol). Far from the noise floor
+    (χ² > LS_NOISE·n), and wherever the last step fell short of the model (contraction ≥
+    LM_RELAX, or λ > 0), the non-linearity of the cell masses dominates, and `trial`
+    line-searches α on replayed samples (`line_search`; on at most half the batch, with noise
+    ≤ χ²/LS_NOISE where the batch allows, and never where that noise exceeds χ²); a search
+    that fails raises the Levenberg–Marquardt damping λ (towards a Jacobi-scaled gradient
+    step), a first-try success relaxes it.
+
+    A step after which the fresh χ² grows beyond the two estimates' noise is undone and λ raised
+    (with the batch doubled when it was noise-limited); one that cuts χ² below LM_RELAX of the
+    last relaxes λ: damping shortens the low-frequency part of the step most, so kept on it
+    would stall the solver. The next batch follows `next_batch`.
 
     Starved cells (μ̂_i < STARVED·ν_i) get a rescue step instead, `rescue(cells)` → height rises
-    (see rescue_shifts), when they lack at least RESCUE_DEFICIT of the misplaced mass ½‖μ̂ − ν‖₁
-    (a few stragglers are left to the guarded Newton step). A rescue is never repeated in a row
-    and never undone: the Newton step that follows is judged against the χ² measured after it.
+    (see rescue_shifts), when they lack at least RESCUE_DEFICIT of the misplaced mass ½‖μ̂ − ν‖₁.
+    A rescue step is never repeated in a row and never undone: the Newton step that follows is
+    judged against the χ² measured after it. Fewer stragglers are rescued too once the Newton
+    steps stall (contraction ≥ LM_RELAX): the Newton model has no curvature for them, and an
+    empty cell left to it stays empty for many steps and spoils its neighbours' directions.
     """
     err = stats.mass_error(nu)
-    n = len(nu)
-    sd = np.sqrt(2 * n) / stats.batch  # s.d. of the χ² estimate
+    n_cells = len(nu)
+    chi2 = err["chi2"]
+    noise = stats.noise(nu)
+    sd = chi2_sd(n_cells, stats.batch, chi2)
     if stats.weights is not None:
         fresh = stats.weights
         st.w = fresh if st.w is None else HESSIAN_MEMORY * st.w + (1 - HESSIAN_MEMORY) * fresh
-    if err["chi2"] <= cfg.tol:
+    info = {"noise": noise}
+    if chi2 <= cfg.tol:
         st.converged = True
-        return err, {"damping": st.damping, "rejected": False}
+        return err, info | {"damping": st.damping, "rejected": False}
     if st.prev_h is not None:
-        ratio = (err["chi2"] + sd) / (st.prev_chi2 + sd)
-        if ratio > 1.0:  # undo the last step; a shorter, more damped one
+        if chi2 > st.prev_chi2 + 2 * (sd + st.prev_sd):  # worse beyond the noise: undo
             st.h, st.prev_h = st.prev_h, None
-            st.alpha = max(st.alpha / 2, 1e-3)
-            st.batch = min(2 * st.batch, cfg.max_batch)
-            if st.alpha < LM_ALPHA:  # short steps still fail: the curvature estimate is wrong
-                st.damping = max(4 * st.damping, LM_START)
-            return err, {"damping": st.damping, "rejected": True}
-        expected = (1 - st.alpha) ** 2  # χ² ratio of an exact Newton step of length α
-        if ratio < expected + 0.2:
-            st.alpha = min(cfg.lr, st.alpha * 1.5)
+            st.damping = min(max(4 * st.damping, LM_START), LM_MAX)
+            if st.prev_chi2 < LS_NOISE * noise:
+                st.batch = min(2 * st.batch, cfg.max_batch)
+            return err, info | {"damping": st.damping, "rejected": True}
+        st.contraction = max(chi2, sd) / max(st.prev_chi2, st.prev_sd)
+        if st.contraction < LM_RELAX:  # the damped model predicted well enough: trust it more
             st.damping = st.damping / 4 if st.damping > 0.05 else 0.0
-        elif ratio > 0.8 and st.alpha <= 0.25:  # short steps and still slow: estimates too noisy
-            st.batch = min(2 * st.batch, cfg.max_batch)
-        elif ratio > 0.6:
-            st.alpha = max(st.alpha * 0.7, 1e-3)
-    if err["chi2"] < 4 * n / st.batch:  # noise-limited: a step leaves χ² ≈ NOISE_FACTOR·N/B
-        needed = int(np.ceil(NOISE_FACTOR * n / cfg.tol))
-        st.batch = min(2 * st.batch, max(st.batch, needed), cfg.max_batch)
     starved = np.flatnonzero((stats.masses < STARVED * nu) & (nu > 0))
     rescued_last = bool(st.history) and st.history[-1]["detail"].get("rescued", 0) > 0
     deficit = float(np.sum(nu[starved] - stats.masses[starved]))  # mass the starved cells lack
-    if rescue is not None and deficit > RESCUE_DEFICIT * err["l1"] / 2 and not rescued_last:
+    stalled = len(starved) > 0 and st.contraction >= LM_RELAX
+    if rescue is not None and (deficit > RESCUE_DEFICIT * err["l1"] / 2 or stalled) and not rescued_last:
         st.h = st.h.copy()
         st.h[starved] += rescue(starved)
         st.h -= st.h.mean()
-        st.prev_h, st.prev_chi2 = None, np.inf
-        return err, {"damping": st.damping, "rejected": False, "rescued": int(len(starved))}
+        st.prev_h, st.prev_chi2, st.contraction = None, np.inf, np.nan
+        return err, info | {"damping": st.damping, "rejected": False, "rescued": int(len(starved))}
     grad = stats.masses - nu
     delta = sampled_newton_direction(st.w, stats.weight_counts, grad, nu, cfg.direct, st.damping)
-    st.prev_h, st.prev_chi2 = st.h, err["chi2"]
-    st.h = st.h - st.alpha * delta
+    signal = max(chi2, sd)
+    alpha = min(cfg.lr, signal / (signal + noise))
+    samples = int(min(max(LS_MIN_SAMPLES, np.ceil(LS_NOISE * n_cells / signal)), stats.batch // 2))
+    far = signal > LS_NOISE * noise and samples >= LS_MIN_SAMPLES
+    struggling = st.contraction >= LM_RELAX or st.damping > 0  # the model predicts badly here
+    samples = max(samples, min(LS_MIN_SAMPLES, stats.batch))
+    floor = noise * (stats.batch - 1) / max(samples - 1, 1)  # the replayed samples' own noise
+    if trial is not None and (far or struggling) and floor < signal:
+        slack = 2 * chi2_sd(n_cells, samples, 0.0)
+        tau, tries = line_search(trial, st.h, delta, alpha, samples, floor, slack)
+        info["trials"] = tries
+        if tau == 0.0:
+            st.damping = min(max(4 * st.damping, LM_START), LM_MAX)
+        elif tries == 1:
+            st.damping = st.damping / 4 if st.damping > 0.05 else 0.0
+        alpha = tau if tau > 0 else alpha / 2**LS_TRIALS
+    st.prev_h, st.prev_chi2, st.prev_sd = st.h, chi2, sd
+    st.h = st.h - alpha * delta
     st.h = st.h - st.h.mean()
-    return err, {"damping": st.damping, "rejected": False}
+    st.alpha = alpha
+    st.batch = next_batch(st, chi2, noise, alpha, n_cells, cfg)
+    return err, info | {"damping": st.damping, "rejected": False}
 
 
 ADAM_B1, ADAM_B2, AVG_DECAY, ADAM_CHECK_EVERY = 0.9, 0.999, 0.9, 10
@@ -245,13 +360,19 @@ def run(st: SolverState, assigner: Assigner, stream, eval_stream, nu: np.ndarray
     """
     t0 = time.perf_counter() - st.elapsed
     newton = cfg.optimizer == "newton"
+    replay = type(stream)(stream.measure, stream.seed)  # re-draws a batch for line searches
     while st.step < cfg.max_iter and not st.converged:
+        drawn_from = stream.state()
         stats = measure(assigner, stream, st.h, nu, st.batch, cfg.chunk, hessian=newton)
         batch_used = st.batch
         if newton:
-            def rescue(cells, batch=batch_used):
-                return rescue_shifts(assigner, stream, nu, cells, batch)
-            err, detail = step_newton(st, stats, nu, cfg, rescue)
+            def rescue(cells, batch=batch_used):  # enough samples to see each cell's share
+                need = np.ceil(RESCUE_HITS / (RESCUE_SHARE * nu[cells].min()))
+                return rescue_shifts(assigner, stream, nu, cells, int(min(batch, max(RESCUE_DRAW, need))))
+
+            def trial(h, n, state=drawn_from):
+                return replay_chi2(assigner, replay, state, h, nu, n, cfg.chunk)
+            err, detail = step_newton(st, stats, nu, cfg, rescue, trial)
         else:
             err, detail = step_adam(st, stats, nu, cfg)
         if not newton and (st.step + 1) % ADAM_CHECK_EVERY == 0:
