@@ -49,8 +49,8 @@ class SemiDiscreteOT:
         max_iter: maximum number of optimisation steps (the exact solver takes at least 200).
         lr: step size: the Newton damping bound α ≤ lr (default 1.0), or Adam's learning rate in
             height units (default: 1 % of the score spread).
-        batch_size: source samples in the first step (default 64 N, at least 65536); doubled when
-            progress stalls, up to `max_batch`.
+        batch_size: source samples in the first step (default 16 N, at least 65536); later
+            batches follow the solver's error model (`monte_carlo.next_batch`), up to `max_batch`.
         seed: seed of every random stream (training, evaluation).
         device: 'cpu' or a torch device such as 'cuda'.
         backend: 'auto' (faiss on CPU when installed, else torch), 'faiss', 'torch' or 'kdtree'.
