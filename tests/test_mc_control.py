@@ -110,3 +110,17 @@ def test_multiscale_and_voronoi_starts_reach_the_same_solution():
         assert model.mass_error(n_samples=1 << 20, seed=5)["chi2"] < 2 * model.tol
     agree = fits["voronoi"].assign(x) == fits["multiscale"].assign(x)
     assert agree.mean() > 0.9
+
+
+def clustered_targets(n, k, dim, width, seed=0):
+    rng = np.random.default_rng(seed)
+    label = rng.integers(0, k, n)
+    return rng.standard_normal((k, dim))[label] + width * rng.standard_normal((n, dim)), label
+
+
+def test_targets_clustered_at_1e_6_of_their_spread_converge():
+    y, _ = clustered_targets(300, 6, 6, 1e-6)
+    model = SemiDiscreteOT(UniformCube(6), start="multiscale", method="monte-carlo", seed=0,
+                           max_iter=40).fit(y)
+    assert model.converged_
+    assert model.mass_error(n_samples=1 << 21, seed=5)["chi2"] < 2 * model.tol

@@ -12,6 +12,8 @@ import numpy as np
 from ...validation import ROWS, BrenierError
 from ..power import Domain, PowerDiagram, PowerOptions, power_diagram
 
+MERGE_GAP = 20.0  # coarsen: merge k-means centres below a gap of this ratio in linkage distance
+
 
 def voronoi_heights(y: np.ndarray, m: np.ndarray, a: float) -> np.ndarray:
     """h⁰ (N,), mean 0, whose power cells are the Voronoi cells of z_i = m + (y_i − ȳ)/a."""
@@ -101,13 +103,34 @@ def cell_moments(assign, sample: np.ndarray, k: int) -> tuple[np.ndarray, np.nda
     return means, np.sqrt(r2)
 
 
+def merge_split_clusters(centres: np.ndarray) -> np.ndarray:
+    """(k,) new labels of k-means centres: centres joined by single linkage below the largest
+    multiplicative gap of the linkage distances, when that gap is ≥ MERGE_GAP — k-means splits
+    a tight cluster into centres far closer to each other than to the other clusters, and a
+    coarse problem with such centres is as clustered as the fine one."""
+    if len(centres) < 3:
+        return np.arange(len(centres))
+    from scipy.cluster.hierarchy import fcluster, linkage
+
+    tree = linkage(centres, "single")
+    heights = np.maximum(tree[:, 2], 1e-300)
+    order = np.sort(heights)
+    ratio = order[1:] / order[:-1]
+    cut = int(np.argmax(ratio))
+    if ratio[cut] < MERGE_GAP:
+        return np.arange(len(centres))
+    return fcluster(tree, 0.5 * (order[cut] + order[cut + 1]), "distance") - 1
+
+
 def coarsen(y: np.ndarray, nu: np.ndarray, k: int,
             seed: int | None = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """k-means of the targets weighted by ν: (centres (k, d) as ν-weighted means, their weights
-    w_c = Σ_{i ∈ c} ν_i (k,), labels (N,))."""
+    """k-means of the targets weighted by ν, with split tight clusters merged again
+    (`merge_split_clusters`): (centres (k', d) as ν-weighted means, their weights
+    w_c = Σ_{i ∈ c} ν_i (k',), labels (N,))."""
     from sklearn.cluster import KMeans
 
-    labels = KMeans(k, n_init=1, max_iter=50, random_state=seed).fit(y, sample_weight=nu).labels_
+    km = KMeans(k, n_init=1, max_iter=50, random_state=seed).fit(y, sample_weight=nu)
+    labels = merge_split_clusters(km.cluster_centers_)[km.labels_]
     k = int(labels.max()) + 1
     w = np.bincount(labels, weights=nu, minlength=k)
     centres = np.stack([np.bincount(labels, weights=nu * y[:, j], minlength=k) for j in range(y.shape[1])], 1)
