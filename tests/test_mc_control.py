@@ -124,3 +124,34 @@ def test_targets_clustered_at_1e_6_of_their_spread_converge():
                            max_iter=40).fit(y)
     assert model.converged_
     assert model.mass_error(n_samples=1 << 21, seed=5)["chi2"] < 2 * model.tol
+
+
+def test_bridges_restore_the_facets_between_tight_clusters():
+    from brenier.ot.cells.bridges import bridge_weights, components_to_bridge
+    from brenier.ot.cells.exact import exact_diagram
+    from brenier.ot.cells.statistics import facet_weights
+    from brenier.ot.solvers.start import sampled_start
+
+    y, _ = clustered_targets(120, 4, 2, 1e-5)
+    source = UniformCube(2)
+    h = sampled_start(y, source.mean(), 0.5)
+    assigner = Assigner(y, source.mean())
+    assigner.set_heights(h)
+    stats = sampled_statistics(assigner, source.stream(1), 1 << 17, chunk=1 << 15,
+                               strip_quantile=0.2, centroids=False)
+    w, _ = facet_weights(stats, y)
+    comp, groups = components_to_bridge(w)
+    assert len(groups) >= 2  # the strips missed the facets between clusters: the graph fell apart
+    replay = source.stream(1)
+    bridges, counts = bridge_weights(assigner, replay, replay.state(), 1 << 17, 1 << 15, h, comp,
+                                     groups, stats.strip_width)
+    big = np.isin(comp, groups)
+    b = bridges.tocoo()
+    assert np.all(comp[b.row] != comp[b.col]) and big[b.row].all() and big[b.col].all()
+    assert counts.sum() > 0
+    exact = (-exact_diagram(source, y, h).hessian(y)).tocsr()
+    e = exact.tocoo()
+    cross = (e.row != e.col) & (comp[e.row] != comp[e.col]) & big[e.row] & big[e.col]
+    assert bridges.sum() == pytest.approx(e.data[cross].sum(), rel=0.15)
+    heaviest = np.argsort(-b.data)[:4]  # pair by pair, too
+    np.testing.assert_allclose(b.data[heaviest], exact[b.row[heaviest], b.col[heaviest]].A1, rtol=0.25)

@@ -36,6 +36,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..assign import Assigner
+from ..cells.bridges import bridge_weights, components_to_bridge
 from ..cells.statistics import facet_weights, sampled_statistics
 from ..result import SolveResult, mass_error, step_record
 from .linalg import sampled_newton_direction
@@ -88,16 +89,25 @@ def measure(assigner: Assigner, stream, h: np.ndarray, nu: np.ndarray, batch: in
     """One pass of the kernel (`brenier.ot.cells.statistics`) over `batch` fresh samples at
     heights h: masses and E(h) from all of them; with `hessian`, the Hessian weights from the
     first HESSIAN_PER_CELL·N (top-2 costs more than top-1, and the estimate is averaged over
-    steps)."""
+    steps), plus the facets between clusters that the top-2 strips miss
+    (`brenier.ot.cells.bridges`) when the sampled facet graph falls apart."""
     assigner.set_heights(h)
-    facet_samples = max(HESSIAN_PER_CELL * len(nu), chunk)
+    facet_samples = min(max(HESSIAN_PER_CELL * len(nu), chunk), batch)
+    drawn_from = stream.state()
     stats = sampled_statistics(assigner, stream, batch, chunk=chunk, strip_quantile=GAP_QUANTILE,
                                centroids=False, facets=hessian, facet_samples=facet_samples)
     energy = stats.potential_mean - float(h @ nu)
-    if hessian and len(nu) > 1:
-        w, counts = facet_weights(stats, assigner.targets)
-        return BatchStats(stats.masses, batch, energy, w, counts)
-    return BatchStats(stats.masses, batch, energy)
+    if not hessian or len(nu) < 2:
+        return BatchStats(stats.masses, batch, energy)
+    w, counts = facet_weights(stats, assigner.targets)
+    label, groups = components_to_bridge(w)
+    if len(groups):  # clusters whose facets to each other the top-2 strips missed
+        replay = type(stream)(stream.measure, stream.seed)
+        paired = -(-facet_samples // chunk) * chunk  # whole chunks, as sampled_statistics drew
+        bridges, extra = bridge_weights(assigner, replay, drawn_from, min(paired, batch), chunk, h,
+                                        label, groups, stats.strip_width)
+        w, counts = (w + bridges).tocsr(), counts + extra
+    return BatchStats(stats.masses, batch, energy, w, counts)
 
 
 def replay_chi2(assigner: Assigner, stream, state: dict, h: np.ndarray, nu: np.ndarray, n: int,
