@@ -62,6 +62,9 @@ class AEOT:
         latent_noise: σ of the code noise the decoder is trained on (0: none); trades fidelity
             for fewer near-copies of training images (see `brenier.manifold.Autoencoder`).
         tol, max_iter: OT solver stopping rule (χ² mass error) and step budget.
+        ot_start: starting heights of the OT solve (`SemiDiscreteOT(start=...)`); 'auto' solves
+            k-means clusters of the codes first from 256 codes on (class-structured codes stall
+            from the Voronoi start: 2,000 `shapes` codes in 8-D, χ² 1.47 after 40 steps).
         threshold: singular-set threshold ("auto", "topology", "spectral" or θ* in radians, see
             `brenier.ot.singular`).
         extension: "pl" (singular-aware, default), "naive" or "none" (copies of training codes).
@@ -96,6 +99,7 @@ class AEOT:
         device: str = "cpu",
         progress: bool = False,
         checkpoint: str | os.PathLike | None = None,
+        ot_start: str = "auto",
     ):
         self.latent_dim = latent_dim
         self.seed = seed
@@ -112,6 +116,7 @@ class AEOT:
         self.device = device
         self.progress = progress
         self.checkpoint = checkpoint
+        self.ot_start = ot_start
 
     # ------------------------------------------------------------------ fitting
     def fit(self, images: Any, *, ot_callback: Callable[[dict], None] | None = None) -> AEOT:
@@ -166,6 +171,7 @@ class AEOT:
             seed=self.seed,
             device=self.device,
             checkpoint=ot_ckpt,
+            start=self.ot_start,
         ).fit(targets, weights, callback=ot_callback)
         self.fit_info_ = {
             "n_images": int(len(x)),
@@ -328,6 +334,7 @@ class AEOT:
             "threshold": self.threshold,
             "extension": self.extension,
             "max_targets": self.max_targets,
+            "ot_start": self.ot_start,
         }
 
     def save(self, path: str | os.PathLike) -> None:
