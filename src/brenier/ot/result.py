@@ -50,6 +50,14 @@ def _plain(v: Any) -> Any:
     return v.item() if isinstance(v, np.generic) else v
 
 
+def sampling_noise(masses: np.ndarray, nu: np.ndarray, n_samples: int) -> np.ndarray:
+    """(N',) what n samples add on average to each term (μ̂_i − ν_i)²/ν_i of χ² (cells with
+    ν_i > 0), estimated unbiasedly from μ̂: μ̂_i(1 − μ̂_i)/((n − 1) ν_i). Their sum ≈ (N − 1)/n is
+    the raw χ²'s noise floor."""
+    pos = nu > 0
+    return masses[pos] * (1 - masses[pos]) / (max(n_samples - 1, 1) * nu[pos])
+
+
 def mass_error(masses: np.ndarray, nu: np.ndarray, n_samples: int | None = None) -> dict:
     """Errors of the cell masses μ(W_i) against ν: l1, max_rel, chi2 and min_mass.
 
@@ -58,12 +66,12 @@ def mass_error(masses: np.ndarray, nu: np.ndarray, n_samples: int | None = None)
     """
     diff = masses - nu
     pos = nu > 0
-    sq = diff[pos] ** 2
+    terms = diff[pos] ** 2 / nu[pos]
     if n_samples is not None:
-        sq = sq - masses[pos] * (1 - masses[pos]) / max(n_samples - 1, 1)
+        terms = terms - sampling_noise(masses, nu, n_samples)
     return {"l1": float(np.abs(diff).sum()),
             "max_rel": float(np.max(np.abs(diff[pos]) / nu[pos])),
-            "chi2": float(np.sum(sq / nu[pos])),
+            "chi2": float(np.sum(terms)),
             "min_mass": float(masses[pos].min())}
 
 

@@ -57,6 +57,7 @@ class CellStatistics:
     strip_width: float
     potential_mean: float
     segments: np.ndarray | None = None
+    facet_samples: int | None = None  # samples behind the pairs and facets (None when exact)
 
     @property
     def exact(self) -> bool:
@@ -173,7 +174,7 @@ def sampled_statistics(assigner: Assigner, stream: Any, n: int, *, chunk: int,
         counts=counts, facet_counts=near_counts,
         facet_measure=near_counts / (2 * tau * paired) if tau is not None else np.zeros(0),
         facet_centers=fcent, strip_width=0.0 if tau is None else float(tau),
-        potential_mean=u_sum / n)
+        potential_mean=u_sum / n, facet_samples=paired)
 
 
 def exact_statistics(source: Any, y: Any, h: Any) -> CellStatistics:

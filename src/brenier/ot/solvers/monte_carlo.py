@@ -38,7 +38,7 @@ import scipy.sparse as sp
 from ..assign import Assigner
 from ..cells.bridges import bridge_weights, components_to_bridge
 from ..cells.statistics import facet_weights, sampled_statistics
-from ..result import SolveResult, mass_error, step_record
+from ..result import SolveResult, mass_error, sampling_noise, step_record
 from .linalg import sampled_newton_direction
 
 GAP_QUANTILE = 0.2  # share of samples used for the facet (Hessian) estimate
@@ -72,6 +72,7 @@ class BatchStats:
     energy: float
     weights: sp.csr_matrix | None = None  # symmetric Hessian weights ŵ_ij ≈ μ(F_ij)/|y_i − y_j|
     weight_counts: np.ndarray | None = None  # (N,) strip samples behind each row of `weights`
+    drawn_from: dict | None = None  # the stream's state before the batch: replays draw it again
 
     def mass_error(self, nu: np.ndarray) -> dict:
         return mass_error(self.masses, nu, self.batch)
@@ -79,35 +80,32 @@ class BatchStats:
     def noise(self, nu: np.ndarray) -> float:
         """n = E[χ̂²_raw] − χ² = Σ_i μ_i(1 − μ_i)/(ν_i B): the χ² that the sampling noise of
         these masses alone carries (≈ (N − 1)/B), estimated from μ̂."""
-        pos = nu > 0
-        m = self.masses[pos]
-        return float(np.sum(m * (1 - m) / nu[pos])) / max(self.batch - 1, 1)
+        return float(np.sum(sampling_noise(self.masses, nu, self.batch)))
 
 
 def measure(assigner: Assigner, stream, h: np.ndarray, nu: np.ndarray, batch: int,
-            chunk: int, hessian: bool) -> BatchStats:
+            chunk: int, hessian: bool, replay=None) -> BatchStats:
     """One pass of the kernel (`brenier.ot.cells.statistics`) over `batch` fresh samples at
     heights h: masses and E(h) from all of them; with `hessian`, the Hessian weights from the
     first HESSIAN_PER_CELL·N (top-2 costs more than top-1, and the estimate is averaged over
     steps), plus the facets between clusters that the top-2 strips miss
-    (`brenier.ot.cells.bridges`) when the sampled facet graph falls apart."""
+    (`brenier.ot.cells.bridges`, drawing the samples again from `replay`) when the sampled
+    facet graph falls apart."""
     assigner.set_heights(h)
-    facet_samples = min(max(HESSIAN_PER_CELL * len(nu), chunk), batch)
     drawn_from = stream.state()
     stats = sampled_statistics(assigner, stream, batch, chunk=chunk, strip_quantile=GAP_QUANTILE,
-                               centroids=False, facets=hessian, facet_samples=facet_samples)
+                               centroids=False, facets=hessian,
+                               facet_samples=max(HESSIAN_PER_CELL * len(nu), chunk))
     energy = stats.potential_mean - float(h @ nu)
     if not hessian or len(nu) < 2:
-        return BatchStats(stats.masses, batch, energy)
+        return BatchStats(stats.masses, batch, energy, drawn_from=drawn_from)
     w, counts = facet_weights(stats, assigner.targets)
     label, groups = components_to_bridge(w)
-    if len(groups):  # clusters whose facets to each other the top-2 strips missed
-        replay = type(stream)(stream.measure, stream.seed)
-        paired = -(-facet_samples // chunk) * chunk  # whole chunks, as sampled_statistics drew
-        bridges, extra = bridge_weights(assigner, replay, drawn_from, min(paired, batch), chunk, h,
+    if len(groups) and replay is not None:  # clusters whose facets to each other were missed
+        bridges, extra = bridge_weights(assigner, replay, drawn_from, stats.facet_samples, chunk, h,
                                         label, groups, stats.strip_width)
         w, counts = (w + bridges).tocsr(), counts + extra
-    return BatchStats(stats.masses, batch, energy, w, counts)
+    return BatchStats(stats.masses, batch, energy, w, counts, drawn_from)
 
 
 def replay_chi2(assigner: Assigner, stream, state: dict, h: np.ndarray, nu: np.ndarray, n: int,
@@ -187,6 +185,14 @@ class SolverState:
     elapsed: float = 0.0
     prev_sd: float = 0.0  # s.d. of prev_chi2
     contraction: float = np.nan  # last measured χ²(h_t)/χ²(h_{t−1}) of an accepted step
+
+    def raise_damping(self) -> None:
+        """λ ← min(max(4λ, LM_START), LM_MAX): the Newton model failed here."""
+        self.damping = min(max(4 * self.damping, LM_START), LM_MAX)
+
+    def relax_damping(self) -> None:
+        """λ ← λ/4 (0 once below 0.05): the model predicted well."""
+        self.damping = self.damping / 4 if self.damping > 0.05 else 0.0
 
 
 @dataclass(frozen=True)
@@ -299,13 +305,13 @@ def step_newton(st: SolverState, stats: BatchStats, nu: np.ndarray, cfg: Setting
     if st.prev_h is not None:
         if chi2 > st.prev_chi2 + 2 * (sd + st.prev_sd):  # worse beyond the noise: undo
             st.h, st.prev_h = st.prev_h, None
-            st.damping = min(max(4 * st.damping, LM_START), LM_MAX)
+            st.raise_damping()
             if st.prev_chi2 < LS_NOISE * noise:
                 st.batch = min(2 * st.batch, cfg.max_batch)
             return err, info | {"damping": st.damping, "rejected": True}
         st.contraction = max(chi2, sd) / max(st.prev_chi2, st.prev_sd)
         if st.contraction < LM_RELAX:  # the damped model predicted well enough: trust it more
-            st.damping = st.damping / 4 if st.damping > 0.05 else 0.0
+            st.relax_damping()
     starved = np.flatnonzero((stats.masses < STARVED * nu) & (nu > 0))
     rescued_last = bool(st.history) and st.history[-1]["detail"].get("rescued", 0) > 0
     deficit = float(np.sum(nu[starved] - stats.masses[starved]))  # mass the starved cells lack
@@ -330,9 +336,9 @@ def step_newton(st: SolverState, stats: BatchStats, nu: np.ndarray, cfg: Setting
         tau, tries = line_search(trial, st.h, delta, alpha, samples, floor, slack)
         info["trials"] = tries
         if tau == 0.0:
-            st.damping = min(max(4 * st.damping, LM_START), LM_MAX)
+            st.raise_damping()
         elif tries == 1:
-            st.damping = st.damping / 4 if st.damping > 0.05 else 0.0
+            st.relax_damping()
         alpha = tau if tau > 0 else alpha / 2**LS_TRIALS
     st.prev_h, st.prev_chi2, st.prev_sd = st.h, chi2, sd
     st.h = st.h - alpha * delta
@@ -370,17 +376,17 @@ def run(st: SolverState, assigner: Assigner, stream, eval_stream, nu: np.ndarray
     """
     t0 = time.perf_counter() - st.elapsed
     newton = cfg.optimizer == "newton"
-    replay = type(stream)(stream.measure, stream.seed)  # re-draws a batch for line searches
+    replay = type(stream)(stream.measure, stream.seed)  # re-draws a batch (line search, bridges)
     while st.step < cfg.max_iter and not st.converged:
-        drawn_from = stream.state()
-        stats = measure(assigner, stream, st.h, nu, st.batch, cfg.chunk, hessian=newton)
+        stats = measure(assigner, stream, st.h, nu, st.batch, cfg.chunk, hessian=newton,
+                        replay=replay)
         batch_used = st.batch
         if newton:
             def rescue(cells, batch=batch_used):  # enough samples to see each cell's share
                 need = np.ceil(RESCUE_HITS / (RESCUE_SHARE * nu[cells].min()))
                 return rescue_shifts(assigner, stream, nu, cells, int(min(batch, max(RESCUE_DRAW, need))))
 
-            def trial(h, n, state=drawn_from):
+            def trial(h, n, state=stats.drawn_from):
                 return replay_chi2(assigner, replay, state, h, nu, n, cfg.chunk)
             err, detail = step_newton(st, stats, nu, cfg, rescue, trial)
         else:
