@@ -27,6 +27,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/digits.py
 	$(PY) benchmarks/exact2d.py
 	$(PY) benchmarks/topology.py
+	$(PY) benchmarks/stalls.py --cases gauss,grid,cluster,shapes
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
