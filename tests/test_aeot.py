@@ -166,3 +166,17 @@ def test_unfitted_and_bad_arguments(model):
         model.decode(np.zeros((2, 7)))
     with pytest.raises(BrenierError, match="shape"):
         model.encode(np.zeros((2, 1, 9, 9)))
+
+
+def test_auto_tolerance_grows_with_the_number_of_targets_and_bad_tol_fails_first():
+    """tol='auto' is 2.5e-3 up to 1,000 targets, then 2.5e-3·N/1000, at most 0.05 (the sweep of
+    benchmarks/tolerance.py); a bad tol is refused before any training."""
+    from brenier.validation import BrenierError
+
+    model = AEOT()
+    assert model._ot_tol(500) == pytest.approx(2.5e-3)
+    assert model._ot_tol(10_000) == pytest.approx(0.025)
+    assert model._ot_tol(60_000) == pytest.approx(0.05)
+    assert AEOT(tol=1e-3)._ot_tol(60_000) == pytest.approx(1e-3)
+    with pytest.raises(BrenierError, match="tol"):
+        AEOT(tol="bogus", epochs=10_000).fit(np.random.default_rng(0).random((20, 8, 8)))

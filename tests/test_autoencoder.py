@@ -211,3 +211,53 @@ def test_progress_bar_runs(capsys):
     loud = Autoencoder(2, epochs=3, seed=0, progress=True).fit(x)
     assert "autoencoder" in capsys.readouterr().out
     np.testing.assert_array_equal(quiet.encode(x), loud.encode(x))  # the bar changes nothing else
+
+
+def test_step_budget_ends_training_inside_an_epoch():
+    x = np.random.default_rng(0).random((100, 1, 6, 6)).astype(np.float32)  # 90 train: 6 batches of 16
+    ae = Autoencoder(2, epochs=10, batch_size=16, max_steps=8, channels=(8, 16), seed=0).fit(x)
+    assert ae.max_steps_ == 8 and ae.steps_ == 8
+    assert len(ae.history_["train"]) == 2  # one full epoch and a partial one of 2 batches
+    assert not ae.stopped_early_
+    full = Autoencoder(2, epochs=3, batch_size=16, max_steps=None, channels=(8, 16), seed=0).fit(x)
+    assert full.max_steps_ is None and full.steps_ == 18 and len(full.history_["train"]) == 3
+    # the first epoch is the same either way
+    assert full.history_["train"][0] == ae.history_["train"][0]
+    tensors, config = ae.state()
+    back = Autoencoder.from_state(tensors, config)
+    assert back.max_steps == 8 and back.max_steps_ == 8 and back.steps_ == 8
+
+
+def test_auto_budget_and_channels_leave_small_data_as_before(digits):
+    x = digits[:200]
+    auto = Autoencoder(3, epochs=4, seed=1).fit(x)
+    old = Autoencoder(3, epochs=4, seed=1, max_steps=None, channels=(32, 64, 128)).fit(x)
+    assert auto.channels_ == (32, 64, 128) and auto.max_steps_ == 4688  # ⌈600,000 / 128⌉, not reached
+    np.testing.assert_array_equal(auto.encode(x), old.encode(x))
+    assert auto.history_ == old.history_
+    # the budget and the cheaper channels apply when the budget cuts `epochs` short
+    assert Autoencoder().training_plan(1617) == (4688, (32, 64, 128))  # the digits: 300 epochs first
+    assert Autoencoder().training_plan(54_000) == (4688, (16, 32, 64))  # Fashion-MNIST
+    assert Autoencoder(epochs=5).training_plan(54_000) == (4688, (32, 64, 128))
+    assert Autoencoder(max_steps=None).training_plan(54_000) == (None, (32, 64, 128))
+    assert Autoencoder(batch_size=256).training_plan(54_000) == (2344, (16, 32, 64))
+    assert Autoencoder(channels=(8, 8)).training_plan(54_000) == (4688, (8, 8))
+
+
+def test_bad_step_budget():
+    good = np.random.default_rng(0).random((20, 1, 6, 6)).astype(np.float32)
+    for bad in (0, -3, 2.5, "many", True):
+        with pytest.raises(BrenierError, match="max_steps: expected a positive int, 'auto' or None"):
+            Autoencoder(2, max_steps=bad).fit(good)
+    with pytest.raises(BrenierError, match="channels"):
+        Autoencoder(2, channels="wide").fit(good)
+
+
+def test_version_1_state_reads_as_trained_without_a_budget(digits_ae):
+    tensors, config = digits_ae.state()
+    params = {k: v for k, v in config["params"].items() if k != "max_steps"}
+    old = {k: v for k, v in config.items() if k not in ("max_steps", "steps")}
+    back = Autoencoder.from_state(tensors, {**old, "version": 1, "params": params})
+    assert back.max_steps is None and back.max_steps_ is None
+    blank = np.zeros((1, 1, 8, 8))
+    np.testing.assert_array_equal(back.encode(blank), digits_ae.encode(blank))

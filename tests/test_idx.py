@@ -137,3 +137,33 @@ def test_cli_fits_fashion_mnist_and_an_idx_folder(tmp_path):
     run = subprocess.run([brenier, "fit", str(tmp_path / "data"), "--out", str(tmp_path / "m3")],
                          capture_output=True, text=True, env=env, timeout=600)
     assert run.returncode != 0 and len(run.stderr.strip().splitlines()) == 1
+
+
+def test_cli_evaluates_against_the_test_split_of_an_idx_folder(tmp_path, monkeypatch):
+    """`brenier evaluate --reference FOLDER:test`: scored against held-out images, named in the
+    evaluation file and the report; a reference that is not one is one clear error."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from brenier.cli import app
+
+    runner = CliRunner()
+    monkeypatch.setenv("BRENIER_CACHE", str(tmp_path / "cache"))
+    folder = tmp_path / "mnist"
+    small_mnist(folder, n=60)
+    small_mnist(folder, n=30, split="test", seed=3)
+    out = tmp_path / "model"
+    res = runner.invoke(app, ["fit", str(folder), "--out", str(out), "--epochs", "3", "--latent-dim", "2"])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(app, ["evaluate", str(out), "-n", "40", "--reference", f"{folder}:test"])
+    assert res.exit_code == 0, res.output
+    stored = json.loads((out / "evaluation.json").read_text())
+    assert stored["reference"] == "mnist-test"
+    assert stored["methods"][0] == "brenier"
+    assert {"autoencoder reconstructions", "data (training images)"} <= set(stored["results"])
+    res = runner.invoke(app, ["report", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "held-out reference images (mnist-test)" in (out / "report.html").read_text()
+    res = runner.invoke(app, ["evaluate", str(out), "--reference", f"{tmp_path}:test"])
+    assert res.exit_code != 0 and "--reference" in str(res.exception)

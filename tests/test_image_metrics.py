@@ -14,6 +14,7 @@ from brenier.metrics import (
     evaluate_samples,
     frechet_distance,
     image_memorisation,
+    memorisation,
     mixture_rate,
     prdc,
 )
@@ -81,6 +82,13 @@ def test_classifier_takes_any_size_and_colour(shape):
     model = Classifier(channels=8, feature_dim=8).fit(images, labels, epochs=30, batch_size=16)
     assert model.predict_proba(images).shape == (40, 2) and model.features(images).shape == (40, 8)
     assert model.accuracy(images, labels) > 0.9  # bright vs dark: trivially separable
+
+
+def test_features_and_proba_in_one_pass(clf, split):
+    _, held_x, _ = split
+    f, p = clf.features_and_proba(held_x)
+    np.testing.assert_array_equal(f, clf.features(held_x))  # the same numbers, bit for bit
+    np.testing.assert_array_equal(p, clf.predict_proba(held_x))
 
 
 def test_save_load_round_trip(clf, split, tmp_path):
@@ -251,6 +259,7 @@ def test_prdc_on_vectors():
         {"precision": 2 / 3, "recall": 2 / 3, "density": 4 / 3, "coverage": 2 / 3})
     with pytest.raises(BrenierError, match="more than k=5"):
         prdc(real, fresh[:5])
+    assert prdc(real, fresh, chunk=7) == m  # the blocks only bound the memory
 
 
 def test_prdc_in_classifier_features(clf, split):
@@ -277,6 +286,11 @@ def test_image_memorisation(split):
     assert image_memorisation(half, train.images) == pytest.approx(0.5, abs=0.05)
     with pytest.raises(BrenierError, match=r"samples: expected images of shape \(n, 1, 8, 8\)"):
         image_memorisation(np.zeros((4, 1, 4, 4)), train.images)
+    # the exact, faster nearest-image search gives the point metric's numbers
+    flat = train.images.reshape(len(train.images), -1)
+    for x in (held_x, half, 0.5 * (held_x[:290] + held_x[290:580])):
+        expect = memorisation(x.reshape(len(x), -1), flat, seed=0)["near"]
+        assert image_memorisation(x, train.images) == expect
 
 
 # --------------------------------------------------------------------------- everything at once

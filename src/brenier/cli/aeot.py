@@ -24,6 +24,15 @@ def _latent(value: str) -> int | str:
         raise BrenierError(f"--latent-dim: expected 'auto' or a positive integer, got {value!r}") from None
 
 
+def _tol(value: str) -> float | str:
+    if value == "auto":
+        return "auto"
+    try:
+        return float(value)
+    except ValueError:
+        raise BrenierError(f"--tol: expected 'auto' or a positive number, got {value!r}") from None
+
+
 def fit(
     data: Annotated[str, typer.Argument(
         help="digits | shapes | fashion-mnist | a folder of PNG/JPEG or IDX files | .npy/.npz images")],
@@ -39,7 +48,8 @@ def fit(
     max_targets: Annotated[
         int | None, typer.Option("--max-targets", help="at most this many OT targets")
     ] = None,
-    tol: Annotated[float, typer.Option(help="OT stopping rule: χ² mass error")] = 2.5e-3,
+    tol: Annotated[str, typer.Option(
+        help="OT stopping rule: χ² mass error, or auto (2.5e-3·max(1, N/1000), at most 0.05)")] = "auto",
     threshold: Annotated[
         str, typer.Option(help="singular threshold: auto, topology (β₀ branches), spectral (graph "
                                 "branches) or θ* in radians")
@@ -58,7 +68,7 @@ def fit(
         epochs=epochs,
         latent_noise=latent_noise,
         max_targets=max_targets,
-        tol=tol,
+        tol=_tol(tol),
         threshold=parse_threshold(threshold),
         device=device,
         progress=True,
@@ -113,13 +123,18 @@ def evaluate(
     ] = False,
     budget: Annotated[float, typer.Option(help="scale of the baselines' training budget")] = 1.0,
     seed: Annotated[int, typer.Option(help="random seed")] = 0,
+    reference: Annotated[str | None, typer.Option(
+        help="held-out labelled images to score against (classifier trained on them): "
+             "fashion-mnist:test, IDX-FOLDER:test, or any image data `fit` reads")] = None,
 ) -> None:
-    """Score the model (and the baselines) against the training data; writes evaluation.json."""
+    """Score the model (and the baselines) against the training data, or against a held-out
+    `--reference` set (near-copies still count against the training images); writes evaluation.json."""
     from ..evaluation.evaluate import evaluate_model, write_evaluation
     from ..generators.aeot import AEOT
     from ..report.page import METRIC_COLUMNS
 
     model = AEOT.load(model_dir)
+    ref = None if reference is None else _reference(reference)
     with console.status("evaluating") as status:
         results, samples = evaluate_model(
             model,
@@ -127,9 +142,11 @@ def evaluate(
             seed=seed,
             baselines=baselines,
             budget=budget,
+            reference=ref,
             log=lambda m: status.update(f"evaluating — done: {m}"),
         )
-    write_evaluation(model_dir, results, samples, n=n, seed=seed)
+    write_evaluation(model_dir, results, samples, n=n, seed=seed,
+                     reference=None if ref is None else ref.name)
     table = Table(title=f"{model.data_name_}: {n} samples per method")
     table.add_column("method")
     for _, label, _ in METRIC_COLUMNS:
@@ -138,6 +155,22 @@ def evaluate(
         table.add_row(name, *[_fmt(r.get(key), digits) for key, _, digits in METRIC_COLUMNS])
     console.print(table)
     console.print(f"wrote {model_dir / 'evaluation.json'}")
+
+
+def _reference(value: str):
+    """The --reference images: 'NAME:SPLIT' (fashion-mnist or an IDX folder; split train | test) or
+    anything `as_images` reads."""
+    from ..datasets import as_images, fashion_mnist, load_idx_images
+    from ..datasets.idx import is_idx_folder
+
+    base, _, split = value.rpartition(":")
+    if split in ("train", "test") and base:
+        if base == "fashion-mnist":
+            return fashion_mnist(split)
+        if Path(base).is_dir() and is_idx_folder(Path(base)):
+            return load_idx_images(base, split, Path(base).name)
+        raise BrenierError(f"--reference: {base!r} is neither fashion-mnist nor a folder of IDX files")
+    return as_images(value, "--reference")
 
 
 def _fmt(v, digits: int) -> str:

@@ -253,6 +253,21 @@ class Classifier:
         """Penultimate activations φ(x), shape (n, feature_dim): the space of Fréchet distance and PRDC."""
         return self._run(images, lambda t: self.net_.features(t))
 
+    @torch.no_grad()
+    def features_and_proba(self, images: Any, batch_size: int = 512) -> tuple[np.ndarray, np.ndarray]:
+        """(`features(images)`, `predict_proba(images)`) from one pass through the network — the same
+        numbers as the two calls, at half the cost."""
+        check_fitted(self, "net_", FIT_HINT)
+        x = check_images(images, "images", shape=self.input_shape_)
+        feats, logits = [], []
+        with self._threads():
+            for a in range(0, len(x), batch_size):
+                f = self.net_.features(self._standardise(x[a:a + batch_size]))
+                feats.append(f)
+                logits.append(self.net_.head(f))
+        return (torch.cat(feats).double().numpy(),
+                _softmax(torch.cat(logits).double().numpy() / self.temperature_))
+
     def accuracy(self, images: Any, labels: Any) -> float:
         """Share of images whose predicted label equals the given one."""
         check_fitted(self, "net_", FIT_HINT)

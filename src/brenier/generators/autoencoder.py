@@ -13,18 +13,22 @@ Both are trained to minimise the reconstruction error E |g_ξ(f_θ(x)) − x|².
 
 ``latent_dim="auto"`` takes m = ⌈TwoNN intrinsic dimension⌉ of the flattened data, clipped to
 [2, 32]. Training is Adam on the MSE with a validation split and early stopping on the validation
-loss (the best weights are restored); it is seeded by a private `torch.Generator` and leaves the
-global torch random state untouched. Checkpoints are float arrays plus a JSON config (`state`).
+loss (the best weights are restored), for `epochs` epochs or a budget of `max_steps` updates,
+whichever ends first (by default a budget that only large data sets reach, where the cheaper
+channels are taken too: see `AUTO_SAMPLES`); it is seeded by a private `torch.Generator` and leaves
+the global torch random state untouched. Checkpoints are float arrays plus a JSON config (`state`).
 
-The network builders and `train_network` are shared with the image baselines (`image_baselines.VAE`).
+The network builders (`conv_nets`, re-exported here) and `train_network` are shared with the image
+baselines (`image_baselines.VAE`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -44,13 +48,26 @@ from ..validation import (
     check_positive_int,
     to_numpy,
 )
+from .conv_nets import (  # noqa: F401  (re-exported: the builders used to live here)
+    MAX_SIDE,
+    build_conv_decoder,
+    build_conv_encoder,
+    build_mlp,
+    conv_sizes,
+    seeded_build,
+)
 
 STATE_FORMAT = "brenier.autoencoder"
-STATE_VERSION = 1
-MAX_SIDE = 4  # stride-2 convolutions until the feature map is at most this many pixels on a side
+STATE_VERSION = 2  # 2: max_steps, steps (version 1 is read as trained without a step budget)
 LATENT_RANGE = (2, 32)  # clip of the automatic latent size
 ESTIMATE_ROWS = 4000  # rows used by the intrinsic-dimension estimate
 KINDS = ("auto", "conv", "mlp")
+# max_steps="auto": at most ⌈AUTO_SAMPLES / batch_size⌉ updates (4,688 at batch 128: 11 epochs of
+# Fashion-MNIST's 54,000 training images; the 1,617 of the 8 × 8 digits stop after 300 epochs,
+# 3,900 updates, first). channels="auto": the first widths, or the second (3× cheaper per update,
+# so they see more data in the same time) when that budget cuts training short.
+AUTO_SAMPLES = 600_000
+AUTO_CHANNELS = ((32, 64, 128), (16, 32, 64))
 _EVAL_BATCH = 1024
 FIT_HINT = "call fit(x) or from_state(...)"
 
@@ -90,6 +107,10 @@ def check_device(device: Any) -> torch.device:
     return dev
 
 
+def _is_auto(value: Any) -> bool:
+    return isinstance(value, str) and value == "auto"
+
+
 def _check_widths(value: Any, name: str) -> tuple[int, ...]:
     if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or len(value) == 0:
         raise BrenierError(f"{name}: expected a non-empty sequence of positive ints, got {value!r}")
@@ -97,91 +118,42 @@ def _check_widths(value: Any, name: str) -> tuple[int, ...]:
 
 
 # --------------------------------------------------------------------------------------------
-# network builders (shared with the image baselines)
-# --------------------------------------------------------------------------------------------
-
-class _Crop(nn.Module):
-    """Keep the top-left h × w pixels (undoes the rounding up of stride-2 convolutions)."""
-
-    def __init__(self, h: int, w: int):
-        super().__init__()
-        self.h, self.w = h, w
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x[..., : self.h, : self.w]
-
-
-def conv_sizes(h: int, w: int) -> list[tuple[int, int]]:
-    """Feature-map sizes: the input, then after each stride-2 convolution (⌈h/2⌉) until ≤ 4 a side."""
-    sizes = [(h, w)]
-    while max(sizes[-1]) > MAX_SIDE:
-        a, b = sizes[-1]
-        sizes.append(((a + 1) // 2, (b + 1) // 2))
-    return sizes
-
-
-def _channel(channels: tuple[int, ...], i: int) -> int:
-    return channels[min(i, len(channels) - 1)]
-
-
-def build_conv_encoder(input_shape: tuple[int, int, int], out_features: int,
-                       channels: tuple[int, ...] = (32, 64, 128)) -> nn.Sequential:
-    """(n, C, H, W) → (n, out_features): conv 3×3 → [stride-2 conv 3×3]·k → linear."""
-    c, h, w = input_shape
-    sizes = conv_sizes(h, w)
-    layers: list[nn.Module] = [nn.Conv2d(c, channels[0], 3, padding=1), nn.SiLU()]
-    for i in range(1, len(sizes)):
-        layers += [nn.Conv2d(_channel(channels, i - 1), _channel(channels, i), 3, stride=2, padding=1),
-                   nn.SiLU()]
-    hk, wk = sizes[-1]
-    layers += [nn.Flatten(), nn.Linear(_channel(channels, len(sizes) - 1) * hk * wk, out_features)]
-    return nn.Sequential(*layers)
-
-
-def build_conv_decoder(latent_dim: int, input_shape: tuple[int, int, int],
-                       channels: tuple[int, ...] = (32, 64, 128)) -> nn.Sequential:
-    """(n, m) → logits (n, C, H, W): linear → [transposed conv 4×4 stride 2, cropped]·k → conv 3×3.
-    Apply a sigmoid to get pixel values."""
-    c, h, w = input_shape
-    sizes = conv_sizes(h, w)
-    k = len(sizes) - 1
-    hk, wk = sizes[-1]
-    c_last = _channel(channels, k)
-    layers: list[nn.Module] = [nn.Linear(latent_dim, c_last * hk * wk), nn.SiLU(),
-                               nn.Unflatten(1, (c_last, hk, wk))]
-    for i in range(k, 0, -1):
-        layers.append(nn.ConvTranspose2d(_channel(channels, i), _channel(channels, i - 1), 4, stride=2,
-                                         padding=1))
-        th, tw = sizes[i - 1]
-        a, b = sizes[i]
-        if (2 * a, 2 * b) != (th, tw):
-            layers.append(_Crop(th, tw))
-        layers.append(nn.SiLU())
-    layers.append(nn.Conv2d(channels[0], c, 3, padding=1))
-    return nn.Sequential(*layers)
-
-
-def build_mlp(d_in: int, d_out: int, hidden: tuple[int, ...]) -> nn.Sequential:
-    """Linear → SiLU → … → linear through the hidden widths."""
-    layers: list[nn.Module] = []
-    d = d_in
-    for width in hidden:
-        layers += [nn.Linear(d, width), nn.SiLU()]
-        d = width
-    layers.append(nn.Linear(d, d_out))
-    return nn.Sequential(*layers)
-
-
-def seeded_build(seed: int, build: Callable[[], nn.Module]) -> nn.Module:
-    """Run `build()` (weight initialisation) under `seed`, leaving torch's global RNG as it was."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return build()
-
-
-# --------------------------------------------------------------------------------------------
 # training loop (shared with the VAE)
 # --------------------------------------------------------------------------------------------
+
+@contextlib.contextmanager
+def progress_bar(enabled: bool, label: str, total: int) -> Iterator[Callable[..., None]]:
+    """A rich progress bar with one task of `total` units while the block runs, if `enabled`.
+    Yields `tick(advance=1, info="")`: advance the bar and set its trailing text (a no-op when
+    not enabled)."""
+    if not enabled:
+        yield lambda advance=1, info=None: None
+        return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                   TextColumn("eta"), TimeRemainingColumn(), TextColumn("{task.fields[info]}"))
+    task = bar.add_task(label, total=total, info="")
+
+    def tick(advance: int = 1, info: str | None = None) -> None:
+        if info is None:
+            bar.advance(task, advance)
+        else:
+            bar.update(task, advance=advance, info=info)
+
+    bar.start()
+    try:
+        yield tick
+    finally:
+        bar.stop()
+
 
 def train_network(
     module: nn.Module,
@@ -198,10 +170,15 @@ def train_network(
     progress: bool = False,
     label: str = "training",
     val_seed: int = 0,
+    max_steps: int | None = None,
 ) -> tuple[dict[str, list[float]], int, bool]:
     """Adam on `loss_fn(batch, generator)` (mean loss of the batch) with minibatches shuffled by
     `generator`; early stopping when the validation loss has not improved for `patience` epochs
     (None: never), then the best weights are restored.
+
+    `max_steps` (None: no limit) ends training after that many minibatch updates even inside an
+    epoch; that last, partial epoch is evaluated and recorded like a full one (its training loss
+    the mean over the batches it ran).
 
     The validation loss uses a fresh generator seeded with `val_seed` each epoch, so a stochastic
     loss (the VAE's) is compared on the same noise. Without `val` the training loss is monitored.
@@ -210,29 +187,29 @@ def train_network(
     """
     opt = torch.optim.Adam(module.parameters(), lr=lr)
     n = len(train)
+    per_epoch = -(-n // batch_size)
+    total_steps = epochs * per_epoch if max_steps is None else min(epochs * per_epoch, max_steps)
     history: dict[str, list[float]] = {"train": [], "val": []}
     best, best_epoch, best_state, waited, stopped = math.inf, -1, None, 0, False
-    bar = task = None
-    if progress:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-        bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                       TimeElapsedColumn(), TextColumn("{task.fields[losses]}"))
-        bar.start()
-        task = bar.add_task(label, total=epochs, losses="")
-    try:
+    steps = 0
+    with progress_bar(progress, label, total_steps) as tick:
         for epoch in range(epochs):
             module.train()
-            total = 0.0
+            total, seen = 0.0, 0
             perm = torch.randperm(n, generator=generator)
             for s in range(0, n, batch_size):
+                if steps == total_steps:
+                    break
                 batch = train[perm[s:s + batch_size]].to(device)
                 loss = loss_fn(batch, generator)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
+                steps += 1
                 total += float(loss.detach()) * len(batch)
-            train_loss = total / n
+                seen += len(batch)
+                tick()
+            train_loss = total / seen
             if not math.isfinite(train_loss):
                 raise BrenierError(f"lr: training diverged (loss {train_loss}) at epoch {epoch + 1}; "
                                    f"lower lr (got {lr})")
@@ -244,14 +221,12 @@ def train_network(
                 best_state = copy.deepcopy(module.state_dict())
             else:
                 waited += 1
-            if bar is not None:
-                bar.update(task, advance=1, losses=f"train {train_loss:.4g}  val {val_loss:.4g}")
+            tick(0, info=f"epoch {epoch + 1}  train {train_loss:.4g}  val {val_loss:.4g}")
             if patience is not None and waited >= patience:
                 stopped = True
                 break
-    finally:
-        if bar is not None:
-            bar.stop()
+            if steps == total_steps:
+                break
     if best_state is not None:
         module.load_state_dict(best_state)
     module.eval()
@@ -320,13 +295,20 @@ class Autoencoder:
         kind: "conv" (images (n, C, H, W), values in [0, 1], sigmoid output), "mlp" (vectors
             (n, d), linear output) or "auto" (by the rank of the training data).
         epochs, batch_size, lr: Adam on the mean squared error.
+        max_steps: a budget of Adam updates: training stops after `epochs` epochs or `max_steps`
+            updates, whichever comes first (the last epoch may be partial). "auto":
+            ⌈AUTO_SAMPLES / batch_size⌉ updates (4,688 at batch 128, 11 epochs of 54,000
+            Fashion-MNIST training images), more than `epochs` take on small data sets (the 8 × 8
+            digits: 300 epochs of 1,617 images are 3,900 updates); None: no budget.
         val_fraction: share of the samples held out for validation / early stopping (0: none,
             then the training loss is monitored).
         patience: epochs without improvement of the validation loss before stopping (None: never);
             the best weights are restored either way.
         seed: seeds the initialisation, split and shuffling (None: fresh entropy, kept in `seed_`).
         device: torch device ("cpu", "cuda", …); progress: show a rich progress bar.
-        channels: conv channels per resolution; hidden: MLP hidden widths.
+        channels: conv channels per resolution, or "auto": AUTO_CHANNELS[0] = (32, 64, 128), or
+            AUTO_CHANNELS[1] = (16, 32, 64) (3× cheaper per update) when the step budget ends
+            training before `epochs` epochs. hidden: MLP hidden widths.
         latent_noise: σ ≥ 0; in training the decoder sees z + σ·sd(z)·ε, ε ~ N(0, I), sd(z) the
             batch's per-coordinate spread (0: plain autoencoder). A decoder that must be right
             on a σ-neighbourhood of each code is smoother: it copies training images less
@@ -335,18 +317,20 @@ class Autoencoder:
 
     Attributes after `fit`: latent_dim_, input_shape_, kind_, history_ ({"train", "val"} per-epoch
     MSE per pixel/coordinate), reconstruction_error_ (validation MSE per pixel), best_epoch_,
-    stopped_early_, latent_estimate_ (TwoNN estimate when latent_dim="auto", else None),
-    fit_seconds_, seed_.
+    stopped_early_ (by `patience`), latent_estimate_ (TwoNN estimate when latent_dim="auto", else
+    None), channels_ and max_steps_ (resolved), steps_ (updates made), fit_seconds_, seed_.
     """
 
     def __init__(self, latent_dim: int | str = "auto", *, kind: str = "auto", epochs: int = 300,
                  batch_size: int = 128, lr: float = 1e-3, val_fraction: float = 0.1,
                  patience: int | None = 30, seed: int | None = 0, device: str = "cpu",
-                 progress: bool = False, channels: Sequence[int] = (32, 64, 128),
-                 hidden: Sequence[int] = (256, 128), latent_noise: float = 0.0):
+                 progress: bool = False, channels: Sequence[int] | str = "auto",
+                 hidden: Sequence[int] = (256, 128), latent_noise: float = 0.0,
+                 max_steps: int | str | None = "auto"):
         self.latent_dim = latent_dim
         self.kind = kind
         self.epochs = epochs
+        self.max_steps = max_steps
         self.batch_size = batch_size
         self.lr = lr
         self.val_fraction = val_fraction
@@ -368,12 +352,18 @@ class Autoencoder:
             raise BrenierError(f"latent_dim: expected a positive int or 'auto', got {self.latent_dim!r}")
         check_choice(self.kind, "kind", KINDS)
         check_positive_int(self.epochs, "epochs")
+        if self.max_steps is not None and not _is_auto(self.max_steps):
+            if (isinstance(self.max_steps, bool) or not isinstance(self.max_steps, (int, np.integer))
+                    or self.max_steps <= 0):
+                raise BrenierError(f"max_steps: expected a positive int, 'auto' or None, "
+                                   f"got {self.max_steps!r}")
         check_positive_int(self.batch_size, "batch_size")
         check_positive_float(self.lr, "lr")
         check_fraction(self.val_fraction, "val_fraction", one=False)
         check_positive_int(self.patience, "patience", allow_none=True)
         check_seed(self.seed)
-        _check_widths(self.channels, "channels")
+        if not _is_auto(self.channels):
+            _check_widths(self.channels, "channels")
         _check_widths(self.hidden, "hidden")
         if not (isinstance(self.latent_noise, (int, float)) and 0 <= self.latent_noise < math.inf):
             raise BrenierError(f"latent_noise: expected a finite number >= 0, got {self.latent_noise!r}")
@@ -412,16 +402,16 @@ class Autoencoder:
             self.latent_dim_, self.latent_estimate_ = latent_size_auto(flat, self.seed_)
         else:
             self.latent_dim_, self.latent_estimate_ = int(self.latent_dim), None
-        self.channels_ = tuple(int(c) for c in self.channels)
         self.hidden_ = tuple(int(h) for h in self.hidden)
 
         gen = torch.Generator(device="cpu")
         gen.manual_seed(self.seed_)
-        self.net_ = seeded_build(self.seed_, self._build).to(self._device)
         tensor = torch.from_numpy(np.ascontiguousarray(work, dtype=np.float32))
         train_idx, val_idx = split_indices(len(tensor), float(self.val_fraction), gen, "x")
         train = tensor[train_idx]
         val = None if val_idx is None else tensor[val_idx]
+        self.max_steps_, self.channels_ = self.training_plan(len(train))
+        self.net_ = seeded_build(self.seed_, self._build).to(self._device)
 
         noise = float(self.latent_noise)
 
@@ -435,12 +425,30 @@ class Autoencoder:
         history, self.best_epoch_, self.stopped_early_ = train_network(
             self.net_, loss_fn, train, val, epochs=int(self.epochs), batch_size=int(self.batch_size),
             lr=float(self.lr), patience=self.patience, generator=gen, device=self._device,
-            progress=bool(self.progress), label=f"autoencoder ({kind}, m={self.latent_dim_})")
+            progress=bool(self.progress), label=f"autoencoder ({kind}, m={self.latent_dim_})",
+            max_steps=self.max_steps_)
+        per_epoch = -(-len(train) // int(self.batch_size))
+        self.steps_ = len(history["train"]) * per_epoch
+        if self.max_steps_ is not None:
+            self.steps_ = min(self.steps_, self.max_steps_)
         s2 = self.scale_ ** 2  # report errors in the units of the data
         self.history_ = {k: [v * s2 for v in vals] for k, vals in history.items()}
         self.reconstruction_error_ = self.history_["val"][self.best_epoch_]
         self.fit_seconds_ = time.perf_counter() - start
         return self
+
+    def training_plan(self, n_train: int) -> tuple[int | None, tuple[int, ...]]:
+        """(max_steps, channels) for `n_train` training rows, resolving the "auto" settings:
+        max_steps ⌈AUTO_SAMPLES / batch_size⌉ updates; channels AUTO_CHANNELS[0] unless that budget
+        ends training before `epochs` epochs (a large data set), then the cheaper AUTO_CHANNELS[1]."""
+        budget = self.max_steps
+        if _is_auto(budget):
+            budget = -(-AUTO_SAMPLES // int(self.batch_size))
+        budget = None if budget is None else int(budget)
+        if not _is_auto(self.channels):
+            return budget, tuple(int(c) for c in self.channels)
+        planned = int(self.epochs) * -(-n_train // int(self.batch_size))
+        return budget, AUTO_CHANNELS[1] if budget is not None and budget < planned else AUTO_CHANNELS[0]
 
     def _build(self) -> _Net:
         m = self.latent_dim_
@@ -507,9 +515,10 @@ class Autoencoder:
             "kind": self.kind_, "latent_dim": self.latent_dim_, "input_shape": list(self.input_shape_),
             "channels": list(self.channels_), "hidden": list(self.hidden_), "scale": self.scale_,
             "params": {"latent_dim": self.latent_dim, "kind": self.kind, "epochs": self.epochs,
-                       "batch_size": self.batch_size, "lr": self.lr, "val_fraction": self.val_fraction,
-                       "patience": self.patience, "seed": self.seed,
+                       "max_steps": self.max_steps, "batch_size": self.batch_size, "lr": self.lr,
+                       "val_fraction": self.val_fraction, "patience": self.patience, "seed": self.seed,
                        "latent_noise": self.latent_noise},
+            "max_steps": self.max_steps_, "steps": self.steps_,
             "seed": self.seed_, "latent_estimate": self.latent_estimate_,
             "history": self.history_, "reconstruction_error": self.reconstruction_error_,
             "best_epoch": self.best_epoch_, "stopped_early": self.stopped_early_,
@@ -530,6 +539,7 @@ class Autoencoder:
         try:
             params = dict(config["params"])
             params["patience"] = params.get("patience")
+            params.setdefault("max_steps", None)  # version 1: no step budget
             ae = cls(**params, device=device, channels=tuple(config["channels"]),
                      hidden=tuple(config["hidden"]))
             ae.kind_ = check_choice(config["kind"], "config.kind", ("conv", "mlp"))
@@ -544,6 +554,8 @@ class Autoencoder:
             ae.best_epoch_ = config["best_epoch"]
             ae.stopped_early_ = config["stopped_early"]
             ae.fit_seconds_ = config["fit_seconds"]
+            ae.max_steps_ = config.get("max_steps")
+            ae.steps_ = config.get("steps")
         except (KeyError, TypeError, ValueError) as exc:
             raise BrenierError(f"config: corrupt autoencoder config ({exc!r})") from None
         ae._device = check_device(device)

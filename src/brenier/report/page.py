@@ -197,11 +197,17 @@ def build_report(
         )
     }
     if evaluation.exists():
-        results = json.loads(evaluation.read_text())["results"]
+        stored = json.loads(evaluation.read_text())
+        order = [m for m in stored.get("methods", []) if m in stored["results"]]
+        results = {m: stored["results"][m] for m in order + sorted(set(stored["results"]) - set(order))}
+        reference = stored.get("reference")
+        trained_on = (f"the held-out reference images ({html.escape(str(reference))}); Fréchet "
+                      "distance, class KL and precision / recall / coverage compare with them"
+                      if reference else "the same data")
         parts += [
             "<h2>Metrics against the baselines</h2>",
             metric_table(results),
-            "<p class='note'>Evaluated with a small CNN classifier trained on the same data "
+            f"<p class='note'>Evaluated with a small CNN classifier trained on {trained_on} "
             "(no downloaded weights); mixture rate = share of samples whose top class probability is "
             "below 0.5 / 0.9; memorised = share nearer a training image than the data's own "
             "nearest-neighbour spacing.</p>",
@@ -209,7 +215,8 @@ def build_report(
         sample_file = model_dir / "evaluation_samples.safetensors"
         if sample_file.exists():
             arrays, _, _ = io.load_tensors(sample_file, SAMPLES_FORMAT, 1, "samples")
-            grids = {k: v[:n] for k, v in arrays.items()}
+            grids = {k: arrays[k][:n] for k in [m for m in results if m in arrays]
+                     + sorted(set(arrays) - set(results))}
     else:
         parts.append(
             "<p class='note'>No evaluation yet: run <code>brenier evaluate MODEL_DIR "
