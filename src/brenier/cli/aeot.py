@@ -15,22 +15,22 @@ from .common import console, progress_bar
 from .generate import parse_threshold
 
 
-def _latent(value: str) -> int | str:
+def _auto_or(value: str, cast: type, option: str, what: str) -> int | float | str:
+    """'auto' or `cast(value)`; anything else is a one-line error naming the option."""
     if value == "auto":
         return "auto"
     try:
-        return int(value)
+        return cast(value)
     except ValueError:
-        raise BrenierError(f"--latent-dim: expected 'auto' or a positive integer, got {value!r}") from None
+        raise BrenierError(f"{option}: expected 'auto' or {what}, got {value!r}") from None
+
+
+def _latent(value: str) -> int | str:
+    return _auto_or(value, int, "--latent-dim", "a positive integer")
 
 
 def _tol(value: str) -> float | str:
-    if value == "auto":
-        return "auto"
-    try:
-        return float(value)
-    except ValueError:
-        raise BrenierError(f"--tol: expected 'auto' or a positive number, got {value!r}") from None
+    return _auto_or(value, float, "--tol", "a positive number")
 
 
 def fit(
