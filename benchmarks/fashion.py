@@ -164,7 +164,8 @@ def main() -> None:
             **{f"{name} (fit + sample)": gen[name] for name in names},
             "evaluation (all rows)": timings["real_side"] + sum(timings["evaluation"].values()),
         }
-        phases.append({"seed": seed, "phases": phase, "fit_info": info, "ot_tol": model.tol,
+        phases.append({"seed": seed, "phases": phase, "fit_info": info,
+                       "ot_tol": info.get("ot_tol", model.tol),
                        "rss_gb": peak_rss_gb(),
                        "end_to_end": info["autoencoder_seconds"] + info["ot_seconds"] + gen["brenier"]})
         for name, r in results.items():
@@ -254,7 +255,7 @@ def report(runs, phases, cfg, names, t_data, t_clf, clf_acc, n_train, n_ref, epo
         f"\nFashion-MNIST: {n_train} training images, reference = {n_ref} test images (classifier "
         f"accuracy {clf_acc:.3f} on its held-out fifth), {cfg.n} samples per method, {len(phases)} seed(s) "
         f"from {cfg.first_seed}, latent d = {info['latent_dim']}, autoencoder {epochs} epochs max, baseline "
-        f"budget ×{cfg.budget}; CPU, 1 thread. Total {seconds:.0f} s."
+        f"budget ×{cfg.budget}; CPU, {cfg.threads} thread(s). Total {seconds:.0f} s."
     )
     if cfg.json:
         with open(cfg.json, "w") as f:
